@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/b2borders/platform/core/customer"
+	"github.com/b2borders/platform/core/errs"
+)
+
+// CustomerJSON is a customer on the wire.
+type CustomerJSON struct {
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	Email     string  `json:"email"`
+	Phone     *string `json:"phone"`
+	CreatedAt string  `json:"created_at"`
+	UpdatedAt string  `json:"updated_at"`
+}
+
+// NewCustomerJSON renders a customer; an empty phone is null.
+func NewCustomerJSON(c customer.Customer) CustomerJSON {
+	out := CustomerJSON{
+		ID: c.ID.String(), Name: c.Name, Email: c.Email,
+		CreatedAt: timeJSON(c.CreatedAt), UpdatedAt: timeJSON(c.UpdatedAt),
+	}
+	if c.Phone != "" {
+		out.Phone = &c.Phone
+	}
+	return out
+}
+
+type customerBody struct {
+	Name  *string `json:"name"`
+	Email *string `json:"email"`
+	Phone *string `json:"phone"`
+}
+
+// fields reads a create or replace body; a missing field is empty, which
+// validation then reports.
+func (b customerBody) fields() customer.Fields {
+	return customer.Fields{Name: deref(b.Name), Email: deref(b.Email), Phone: deref(b.Phone)}
+}
+
+type customerPatch struct {
+	Name  Optional[string] `json:"name"`
+	Email Optional[string] `json:"email"`
+	Phone Optional[string] `json:"phone"`
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// CustomerHandler serves the customers API.
+type CustomerHandler struct {
+	svc *customer.Service
+}
+
+// NewCustomerHandler returns the handler over svc.
+func NewCustomerHandler(svc *customer.Service) *CustomerHandler {
+	return &CustomerHandler{svc: svc}
+}
+
+// Register mounts the customer routes.
+func (h *CustomerHandler) Register(r *mux.Router, a *Auth) {
+	api := r.NewRoute().Subrouter()
+	api.Use(a.RequireCaller)
+	api.HandleFunc("/customers", h.create).Methods(http.MethodPost)
+	api.HandleFunc("/customers", h.search).Methods(http.MethodGet)
+	api.HandleFunc("/customers/{id}", h.get).Methods(http.MethodGet)
+	api.HandleFunc("/customers/{id}", h.replace).Methods(http.MethodPut)
+	api.HandleFunc("/customers/{id}", h.patch).Methods(http.MethodPatch)
+	api.HandleFunc("/customers/{id}", h.delete).Methods(http.MethodDelete)
+
+	internal := r.PathPrefix("/internal").Subrouter()
+	internal.Use(a.RequireService)
+	internal.HandleFunc("/customers/{id}", h.get).Methods(http.MethodGet)
+}
+
+func (h *CustomerHandler) create(w http.ResponseWriter, r *http.Request) {
+	var body customerBody
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.svc.Create(r.Context(), body.fields())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/customers/"+c.ID.String())
+	respond(w, http.StatusCreated, NewCustomerJSON(c))
+}
+
+func (h *CustomerHandler) get(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "customer")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.svc.Get(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, NewCustomerJSON(c))
+}
+
+func (h *CustomerHandler) search(w http.ResponseWriter, r *http.Request) {
+	var fe errs.Fields
+	q := customer.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, &fe)}
+	if err := fe.Err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := h.svc.Search(r.Context(), q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, listJSON(p, NewCustomerJSON))
+}
+
+func (h *CustomerHandler) replace(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "customer")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body customerBody
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.svc.Replace(r.Context(), id, body.fields())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, NewCustomerJSON(c))
+}
+
+func (h *CustomerHandler) patch(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "customer")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body customerPatch
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var fe errs.Fields
+	if body.Name.Null {
+		fe.Add("name", "cannot be null")
+	}
+	if body.Email.Null {
+		fe.Add("email", "cannot be null")
+	}
+	if err := fe.Err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var p customer.Patch
+	if body.Name.Set {
+		p.Name = &body.Name.Value
+	}
+	if body.Email.Set {
+		p.Email = &body.Email.Value
+	}
+	if body.Phone.Set {
+		// null clears the phone, like an empty string.
+		p.Phone = &body.Phone.Value
+	}
+	c, err := h.svc.Update(r.Context(), id, p)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, NewCustomerJSON(c))
+}
+
+func (h *CustomerHandler) delete(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "customer")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := h.svc.Delete(r.Context(), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,138 @@
+// Package httpapi is the HTTP side of both APIs: a gorilla/mux router with
+// the middleware every service shares (request ids, access logs, metrics,
+// panic recovery, strict JSON, problem+json errors, bearer auth) and the
+// handlers that translate between the wire and the core use cases.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/page"
+)
+
+// Routes is one area's endpoints.
+type Routes interface {
+	Register(r *mux.Router, auth *Auth)
+}
+
+// Ops are the open operational endpoints of a service.
+type Ops struct {
+	// Ready reports whether the service can do its work; /ready answers 503
+	// while it returns an error.
+	Ready func(context.Context) error
+	// Registry gathers the service's metrics; the HTTP metrics join it.
+	Registry *prometheus.Registry
+	// OpenAPI is the document served at /openapi.yaml.
+	OpenAPI []byte
+}
+
+// readyTimeout bounds a readiness probe so a hung database shows as down.
+const readyTimeout = 2 * time.Second
+
+// NewHandler builds a service's whole HTTP handler.
+func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Handler {
+	r := mux.NewRouter()
+	r.Use(recordRoute)
+	r.NotFoundHandler = recordRoute(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errs.New(errs.NotFound, "no such endpoint: %s", r.URL.Path))
+	}))
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, ProblemContentType, Problem{
+			Type: ProblemType + "method_not_allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
+			Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path,
+			Instance: r.URL.Path, Code: "method_not_allowed", RequestID: RequestID(r.Context()),
+		})
+	})
+
+	r.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		respond(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet)
+	r.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := ops.Ready(ctx); err != nil {
+			slog.WarnContext(ctx, "not ready", "request_id", RequestID(ctx), "error", err.Error())
+			writeError(w, r, errs.New(errs.DependencyUnavailable, "the database does not answer"))
+			return
+		}
+		respond(w, http.StatusOK, map[string]string{"status": "ready"})
+	}).Methods(http.MethodGet)
+	r.Handle("/metrics", promhttp.HandlerFor(ops.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	r.HandleFunc("/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		writeBody(w, http.StatusOK, "application/yaml", ops.OpenAPI)
+	}).Methods(http.MethodGet)
+
+	for _, rt := range routes {
+		rt.Register(r, auth)
+	}
+	return observe(log, NewMetrics(ops.Registry), r)
+}
+
+// pathID reads the {id} path variable. An id that is not a UUID names no
+// resource, so it is answered like an unknown one.
+func pathID(r *http.Request, what string) (uuid.UUID, error) {
+	raw := mux.Vars(r)["id"]
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return uuid.Nil, errs.New(errs.NotFound, "%s %s not found", what, raw)
+	}
+	return id, nil
+}
+
+// pageRequest reads limit and cursor from the query string.
+func pageRequest(r *http.Request, fields *errs.Fields) page.Request {
+	q := r.URL.Query()
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			fields.Add("limit", "must be a whole number")
+			n = page.DefaultLimit
+		}
+		limit = n
+	}
+	req, err := page.NewRequest(limit, q.Get("cursor"))
+	if e, ok := err.(*errs.Error); ok {
+		*fields = append(*fields, e.Fields...)
+	}
+	return req
+}
+
+// PageJSON is the "page" object of every list response.
+type PageJSON struct {
+	NextCursor *string `json:"next_cursor"`
+	HasMore    bool    `json:"has_more"`
+	Limit      int     `json:"limit"`
+}
+
+// ListJSON is the body of every list response.
+type ListJSON[T any] struct {
+	Data []T      `json:"data"`
+	Page PageJSON `json:"page"`
+}
+
+func listJSON[In, Out any](p page.Page[In], conv func(In) Out) ListJSON[Out] {
+	out := ListJSON[Out]{Data: make([]Out, len(p.Items)), Page: PageJSON{HasMore: p.HasMore, Limit: p.Limit}}
+	for i, v := range p.Items {
+		out.Data[i] = conv(v)
+	}
+	if p.Next != nil {
+		c := p.Next.Encode()
+		out.Page.NextCursor = &c
+	}
+	return out
+}
+
+func timeJSON(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -1,0 +1,31 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+
+	"go.uber.org/fx"
+
+	"github.com/b2borders/platform/core/customer"
+)
+
+// Module provides the connection pool, opened and migrated from a Config the
+// application supplies, and every store over it; fx builds only the stores
+// an application asks for.
+var Module = fx.Module("mysql",
+	fx.Provide(
+		NewDB,
+		fx.Annotate(NewCustomerStore, fx.As(new(customer.Repository))),
+	),
+)
+
+// NewDB opens the pool when the application is built and closes it when the
+// application stops.
+func NewDB(lc fx.Lifecycle, cfg Config) (*sql.DB, error) {
+	db, err := Open(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(db.Close))
+	return db, nil
+}

@@ -1,0 +1,64 @@
+// Package customersapi assembles the customers service from the core use
+// cases and the MySQL and HTTP adapters. The customers-api binary and the
+// development stack both run it.
+package customersapi
+
+import (
+	"database/sql"
+	"log/slog"
+	"net/http"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/b2borders/platform/adapters/httpapi"
+	"github.com/b2borders/platform/adapters/mysql"
+	"github.com/b2borders/platform/apps/internal/shell"
+	"github.com/b2borders/platform/core/customer"
+	"github.com/b2borders/platform/migrations"
+)
+
+// DefaultPort is where the service listens when PORT is unset.
+const DefaultPort = 3001
+
+// Config is everything the service reads from its environment.
+type Config struct {
+	Port  int
+	MySQL mysql.Config
+	Auth  httpapi.AuthConfig
+}
+
+// LoadConfig reads the service's variables; env.Err reports the first bad one.
+func LoadConfig(env *shell.Env) Config {
+	return Config{
+		Port: env.Port("PORT", DefaultPort),
+		MySQL: mysql.Config{
+			DSN: env.Required("DATABASE_URL", func(v string) error {
+				_, err := mysql.ParseDSN(v)
+				return err
+			}),
+			Schema: migrations.Customers,
+		},
+		Auth: httpapi.AuthConfig{
+			JWTSecret:    env.Secret("JWT_SECRET", shell.MinSecretLen),
+			ServiceToken: env.Secret("SERVICE_TOKEN", shell.MinSecretLen),
+		},
+	}
+}
+
+// Module is the whole service for cfg, logging to log.
+func Module(cfg Config, log *slog.Logger) fx.Option {
+	return fx.Options(
+		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
+		fx.Supply(log, cfg.MySQL, cfg.Auth, shell.ServerConfig{Name: "customers-api", Port: cfg.Port}),
+		mysql.Module,
+		httpapi.Module,
+		fx.Provide(customer.NewService, newHandler),
+		fx.Provide(shell.NewServer),
+		fx.Invoke(func(*shell.Server) {}),
+	)
+}
+
+func newHandler(log *slog.Logger, db *sql.DB, auth *httpapi.Auth, customers *httpapi.CustomerHandler) http.Handler {
+	return httpapi.NewHandler(log, shell.DatabaseOps(db, httpapi.CustomersOpenAPI), auth, customers)
+}

@@ -1,0 +1,120 @@
+// Package shell is what every deployable shell shares: reading its
+// configuration from the environment, logging, serving HTTP inside the fx
+// lifecycle, and the healthcheck subcommand container images call.
+package shell
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Env reads configuration variables and keeps the first problem, so a shell
+// can read everything it needs and then fail with one line naming the
+// variable at fault.
+type Env struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+// NewEnv reads from lookup; nil reads the process environment.
+func NewEnv(lookup func(string) (string, bool)) *Env {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	return &Env{lookup: lookup}
+}
+
+// MapEnv reads from a map, for tests and embedded use.
+func MapEnv(m map[string]string) *Env {
+	return NewEnv(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
+}
+
+// Err returns the first problem found, naming its variable.
+func (e *Env) Err() error { return e.err }
+
+func (e *Env) fail(name, format string, args ...any) {
+	if e.err == nil {
+		e.err = fmt.Errorf("config: %s %s", name, fmt.Sprintf(format, args...))
+	}
+}
+
+func (e *Env) get(name string) (string, bool) {
+	v, ok := e.lookup(name)
+	return v, ok && v != ""
+}
+
+// String returns name's value, or def when it is unset.
+func (e *Env) String(name, def string) string {
+	if v, ok := e.get(name); ok {
+		return v
+	}
+	return def
+}
+
+// Secret returns name's value, which must be set and at least minLen long.
+// The value itself never appears in an error.
+func (e *Env) Secret(name string, minLen int) string {
+	v, ok := e.get(name)
+	switch {
+	case !ok:
+		e.fail(name, "is required")
+	case len(v) < minLen:
+		e.fail(name, "must be at least %d characters long", minLen)
+	}
+	return v
+}
+
+// Required returns name's value, which must be set, after check accepts it.
+func (e *Env) Required(name string, check func(string) error) string {
+	v, ok := e.get(name)
+	if !ok {
+		e.fail(name, "is required")
+		return ""
+	}
+	if check != nil {
+		if err := check(v); err != nil {
+			e.fail(name, "is invalid: %v", err)
+		}
+	}
+	return v
+}
+
+// Port returns name as a TCP port, or def when unset; 0 picks a free port.
+func (e *Env) Port(name string, def int) int {
+	v, ok := e.get(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		e.fail(name, "must be a port number from 0 to 65535, not %q", v)
+	}
+	return n
+}
+
+// Duration returns name as a positive Go duration ("10m", "24h"), or def.
+func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	v, ok := e.get(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.fail(name, "must be a positive duration such as 10m or 24h, not %q", v)
+	}
+	return d
+}
+
+// URL returns name as an absolute http(s) URL.
+func (e *Env) URL(name string) string {
+	return e.Required(name, func(v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("want an absolute http(s) URL")
+		}
+		return nil
+	})
+}

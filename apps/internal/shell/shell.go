@@ -1,0 +1,126 @@
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+)
+
+// MinSecretLen is the shortest JWT_SECRET or SERVICE_TOKEN a shell accepts.
+const MinSecretLen = 16
+
+// NewLogger returns a JSON logger at the level LOG_LEVEL names.
+func NewLogger(env *Env) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
+		env.fail("LOG_LEVEL", "must be one of debug, info, warn, error")
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// FxLogger keeps fx's own events at debug level, errors aside.
+func FxLogger(log *slog.Logger) fxevent.Logger {
+	l := &fxevent.SlogLogger{Logger: log}
+	l.UseLogLevel(slog.LevelDebug)
+	l.UseErrorLevel(slog.LevelError)
+	return l
+}
+
+// Server is a service's HTTP server.
+type Server struct {
+	Name string
+	addr string
+	srv  *http.Server
+}
+
+// Addr returns the address the server listens on, once the app started.
+func (s *Server) Addr() string { return s.addr }
+
+// ServerConfig names a server and the port it binds.
+type ServerConfig struct {
+	Name string
+	Port int
+}
+
+// NewServer serves h on the configured port for the app's lifetime: the
+// port is bound at start, so a taken port fails the start, and in-flight
+// requests are drained at stop.
+func NewServer(lc fx.Lifecycle, log *slog.Logger, cfg ServerConfig, h http.Handler) *Server {
+	s := &Server{
+		Name: cfg.Name,
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+			if err != nil {
+				return err
+			}
+			s.addr = ln.Addr().String()
+			log.Info("listening", "service", cfg.Name, "addr", s.addr)
+			go func() {
+				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("server stopped", "service", cfg.Name, "error", err.Error())
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			return s.srv.Shutdown(ctx)
+		},
+	})
+	return s
+}
+
+// Main runs a shell: "healthcheck" as the first argument probes a running
+// instance's /health and exits; otherwise the app is built from the
+// environment and runs until SIGINT or SIGTERM.
+func Main(defaultPort int, build func(env *Env) fx.Option) {
+	env := NewEnv(nil)
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(Healthcheck(env.Port("PORT", defaultPort)))
+	}
+	opts := build(env)
+	if err := env.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	app := fx.New(opts)
+	if err := app.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "start:", strings.TrimSpace(err.Error()))
+		os.Exit(1)
+	}
+	app.Run()
+}
+
+// Healthcheck asks the local instance's /health and returns an exit code.
+func Healthcheck(port int) int {
+	c := http.Client{Timeout: 3 * time.Second}
+	res, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "unhealthy:", err)
+		return 1
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "unhealthy: status", res.StatusCode)
+		return 1
+	}
+	return 0
+}
