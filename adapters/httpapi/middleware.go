@@ -12,21 +12,21 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/b2borders/platform/core/correlation"
 	"github.com/b2borders/platform/core/errs"
 )
 
 type ctxKey int
 
 const (
-	requestIDKey ctxKey = iota
-	routeKey
+	routeKey ctxKey = iota
 	principalKey
 )
 
-// RequestID returns the id of the request being served.
+// RequestID returns the id of the request being served, which is also the
+// correlation id outgoing calls forward.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	return correlation.ID(ctx)
 }
 
 // routeSlot lets the router, which runs inside the outer middleware, tell it
@@ -114,11 +114,14 @@ func observe(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
 		if !validRequestID(id) {
+			id = r.Header.Get("X-Correlation-ID")
+		}
+		if !validRequestID(id) {
 			id = uuid.NewString()
 		}
 		w.Header().Set("X-Request-ID", id)
 		slot := &routeSlot{template: "unmatched"}
-		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), routeKey, slot)
+		ctx := context.WithValue(correlation.WithID(r.Context(), id), routeKey, slot)
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 

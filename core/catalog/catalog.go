@@ -1,0 +1,179 @@
+// Package catalog is the product catalogue: what can be ordered, at what
+// price, and how many are in stock.
+package catalog
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/page"
+)
+
+// Product is one sellable item. Version grows with every change, so a client
+// can make a change conditional on the state it has seen.
+type Product struct {
+	ID         uuid.UUID
+	SKU        string
+	Name       string
+	PriceCents int64
+	Stock      int64
+	Version    int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// NewProduct is what creating a product takes.
+type NewProduct struct {
+	SKU        string
+	Name       string
+	PriceCents int64
+	Stock      int64
+}
+
+// Patch changes only the fields it sets. IfVersion, when set, makes the
+// change conditional on the product still being at that version.
+type Patch struct {
+	Name       *string
+	PriceCents *int64
+	Stock      *int64
+	IfVersion  *int64
+}
+
+// Query filters a product search; Search matches SKU or name.
+type Query struct {
+	Search string
+	Page   page.Request
+}
+
+// Store keeps products.
+type Store interface {
+	// Create stores p at version 1; errs.SKUTaken when the SKU exists.
+	Create(ctx context.Context, p Product) error
+	// Get returns a product; errs.NotFound when there is none.
+	Get(ctx context.Context, id uuid.UUID) (Product, error)
+	Search(ctx context.Context, q Query) (page.Page[Product], error)
+	// Update applies fn to the locked current product and stores the
+	// result with its version incremented.
+	Update(ctx context.Context, id uuid.UUID, fn func(*Product) error) (Product, error)
+}
+
+// Limits on field lengths, in characters.
+const (
+	MaxSKU  = 64
+	MaxName = 200
+)
+
+func validName(fe *errs.Fields, name string) {
+	if n := utf8.RuneCountInString(name); n < 1 || n > MaxName {
+		fe.Add("name", "must be 1 to %d characters", MaxName)
+	}
+}
+
+func validCount(fe *errs.Fields, field string, v int64) {
+	if v < 0 {
+		fe.Add(field, "must be zero or more")
+	}
+}
+
+// Validate reports every invalid field at once.
+func (n NewProduct) Validate() error {
+	var fe errs.Fields
+	if l := utf8.RuneCountInString(n.SKU); l < 1 || l > MaxSKU {
+		fe.Add("sku", "must be 1 to %d characters", MaxSKU)
+	}
+	validName(&fe, n.Name)
+	validCount(&fe, "price_cents", n.PriceCents)
+	validCount(&fe, "stock", n.Stock)
+	return fe.Err()
+}
+
+// Validate reports every invalid field at once; a patch must set a field.
+func (p Patch) Validate() error {
+	var fe errs.Fields
+	if p.Name == nil && p.PriceCents == nil && p.Stock == nil {
+		fe.Add("body", "must set at least one of name, price_cents, stock")
+	}
+	if p.Name != nil {
+		validName(&fe, *p.Name)
+	}
+	if p.PriceCents != nil {
+		validCount(&fe, "price_cents", *p.PriceCents)
+	}
+	if p.Stock != nil {
+		validCount(&fe, "stock", *p.Stock)
+	}
+	return fe.Err()
+}
+
+// Service is the catalogue use cases.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService returns the use cases over store.
+func NewService(store Store) *Service {
+	return &Service{store: store, now: time.Now}
+}
+
+// Create adds a product to the catalogue.
+func (s *Service) Create(ctx context.Context, n NewProduct) (Product, error) {
+	n.SKU, n.Name = strings.TrimSpace(n.SKU), strings.TrimSpace(n.Name)
+	if err := n.Validate(); err != nil {
+		return Product{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Product{}, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	p := Product{ID: id, SKU: n.SKU, Name: n.Name, PriceCents: n.PriceCents, Stock: n.Stock, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.Create(ctx, p); err != nil {
+		return Product{}, err
+	}
+	return p, nil
+}
+
+// Get returns a product.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (Product, error) {
+	return s.store.Get(ctx, id)
+}
+
+// Search lists products, newest first.
+func (s *Service) Search(ctx context.Context, q Query) (page.Page[Product], error) {
+	q.Search = strings.TrimSpace(q.Search)
+	return s.store.Search(ctx, q)
+}
+
+// Update changes a product; errs.PreconditionFailed when IfVersion is set
+// and the product has moved on.
+func (s *Service) Update(ctx context.Context, id uuid.UUID, p Patch) (Product, error) {
+	if p.Name != nil {
+		name := strings.TrimSpace(*p.Name)
+		p.Name = &name
+	}
+	if err := p.Validate(); err != nil {
+		return Product{}, err
+	}
+	return s.store.Update(ctx, id, func(cur *Product) error {
+		if p.IfVersion != nil && *p.IfVersion != cur.Version {
+			return errs.New(errs.PreconditionFailed, "product %s is at version %d, not %d", id, cur.Version, *p.IfVersion)
+		}
+		if p.Name != nil {
+			cur.Name = *p.Name
+		}
+		if p.PriceCents != nil {
+			cur.PriceCents = *p.PriceCents
+		}
+		if p.Stock != nil {
+			cur.Stock = *p.Stock
+		}
+		cur.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+		return nil
+	})
+}

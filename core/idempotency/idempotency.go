@@ -1,0 +1,65 @@
+// Package idempotency makes commands safe to retry: a client names an
+// attempt with a key, the first attempt's outcome is stored under it, and
+// every later attempt with that key gets the same outcome instead of
+// running the command again.
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Scope separates the commands that take keys, so one key may name both the
+// creation of an order and its confirmation, as the orchestrator does.
+type Scope string
+
+// The commands that take idempotency keys.
+const (
+	PlaceOrder   Scope = "order.place"
+	ConfirmOrder Scope = "order.confirm"
+)
+
+// MaxKeyLen is the longest key a client may send.
+const MaxKeyLen = 255
+
+// DefaultTTL is how long a key is remembered.
+const DefaultTTL = 24 * time.Hour
+
+// Claim is an attempt to run a command under a key. Fingerprint sums the
+// request, so that the same key sent with another request is told apart
+// from a retry.
+type Claim struct {
+	Scope       Scope
+	Key         string
+	Fingerprint string
+	ExpiresAt   time.Time
+}
+
+// ValidKey reports whether key can name an attempt: 1 to MaxKeyLen
+// printable ASCII characters.
+func ValidKey(key string) bool {
+	if len(key) < 1 || len(key) > MaxKeyLen {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint returns a digest of a request's canonical parts.
+func Fingerprint(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:])
+}
+
+// Purger forgets keys whose time is up.
+type Purger interface {
+	// Purge deletes keys that expired before now and returns how many.
+	Purge(ctx context.Context, now time.Time) (int64, error)
+}

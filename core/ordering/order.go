@@ -1,0 +1,96 @@
+// Package ordering is the life of an order: placed against the catalogue's
+// stock, confirmed, or canceled with its stock given back, each command safe
+// to retry with an idempotency key.
+package ordering
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/b2borders/platform/core/errs"
+)
+
+// Status is where an order is in its life.
+type Status string
+
+// An order is CREATED when placed, then CONFIRMED, and CANCELED from either.
+const (
+	Created   Status = "CREATED"
+	Confirmed Status = "CONFIRMED"
+	Canceled  Status = "CANCELED"
+)
+
+// ParseStatus accepts the three statuses as written above.
+func ParseStatus(s string) (Status, bool) {
+	switch st := Status(s); st {
+	case Created, Confirmed, Canceled:
+		return st, true
+	}
+	return "", false
+}
+
+// Item is one line of an order, its price fixed when the order was placed.
+type Item struct {
+	ProductID      uuid.UUID
+	Qty            int64
+	UnitPriceCents int64
+	SubtotalCents  int64
+}
+
+// Order is a customer's order.
+type Order struct {
+	ID          uuid.UUID
+	CustomerID  uuid.UUID
+	Status      Status
+	TotalCents  int64
+	Items       []Item
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ConfirmedAt *time.Time
+	CanceledAt  *time.Time
+}
+
+// Shortage is one line that stock cannot cover.
+type Shortage struct {
+	ProductID uuid.UUID `json:"product_id"`
+	Available int64     `json:"available"`
+	Requested int64     `json:"requested"`
+}
+
+// InsufficientStock is the error for lines stock cannot cover; its Details
+// list every short line.
+func InsufficientStock(short []Shortage) error {
+	return &errs.Error{Code: errs.InsufficientStock, Message: "not enough stock for every line", Details: short}
+}
+
+// Confirm moves a CREATED order to CONFIRMED and reports whether it changed
+// anything: confirming a confirmed order is a no-op.
+func (o *Order) Confirm(now time.Time) (bool, error) {
+	switch o.Status {
+	case Created:
+		o.Status, o.ConfirmedAt, o.UpdatedAt = Confirmed, &now, now
+		return true, nil
+	case Confirmed:
+		return false, nil
+	default:
+		return false, errs.New(errs.InvalidTransition, "order %s is %s and cannot be confirmed", o.ID, o.Status)
+	}
+}
+
+// Cancel moves an order to CANCELED and reports whether its stock must be
+// given back. A confirmed order may be canceled only within window of its
+// confirmation; canceling a canceled order is a no-op.
+func (o *Order) Cancel(now time.Time, window time.Duration) (restock bool, err error) {
+	switch o.Status {
+	case Canceled:
+		return false, nil
+	case Confirmed:
+		if o.ConfirmedAt == nil || now.Sub(*o.ConfirmedAt) > window {
+			return false, errs.New(errs.CancelWindowExpired,
+				"order %s was confirmed more than %s ago and can no longer be canceled", o.ID, window)
+		}
+	}
+	o.Status, o.CanceledAt, o.UpdatedAt = Canceled, &now, now
+	return true, nil
+}

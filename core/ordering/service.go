@@ -1,0 +1,254 @@
+package ordering
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/b2borders/platform/core/customer"
+	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/idempotency"
+	"github.com/b2borders/platform/core/page"
+)
+
+// CustomerDirectory tells whether a customer may order. The orders service
+// asks the customers service; errs.NotFound means unknown or deleted.
+type CustomerDirectory interface {
+	Get(ctx context.Context, id uuid.UUID) (customer.Customer, error)
+}
+
+// Line asks for qty units of a product.
+type Line struct {
+	ProductID uuid.UUID
+	Qty       int64
+}
+
+// Draft is a validated order, ready to be placed: lines merged per product
+// and sorted by product id, the order in which their rows are locked.
+type Draft struct {
+	ID         uuid.UUID
+	CustomerID uuid.UUID
+	Lines      []Line
+	CreatedAt  time.Time
+	// Claim, when set, makes placing the draft idempotent.
+	Claim *idempotency.Claim
+}
+
+// Confirmation is the outcome of a confirm command: the response stored
+// under its key, and whether it was replayed rather than produced now.
+type Confirmation struct {
+	Body     []byte
+	Replayed bool
+}
+
+// Query filters an order search; zero fields do not filter. From and To
+// bound created_at, both inclusive.
+type Query struct {
+	Status     Status
+	CustomerID uuid.UUID
+	From, To   time.Time
+	Page       page.Request
+}
+
+// Store keeps orders and moves the stock they take. Each method is one
+// transaction: it happens whole or not at all, whatever runs beside it.
+type Store interface {
+	// Place prices d's lines at the products' current prices, takes their
+	// stock and writes the order with its items. errs.ProductNotFound names
+	// unknown products; InsufficientStock lists every short line. When d
+	// has a claim whose key was used before, nothing is written: the same
+	// fingerprint returns that earlier order with replayed set, another
+	// fingerprint is errs.IdempotencyKeyReused.
+	Place(ctx context.Context, d Draft) (o Order, replayed bool, err error)
+	// Get returns an order with its items; errs.NotFound when there is none.
+	Get(ctx context.Context, id uuid.UUID) (Order, error)
+	Search(ctx context.Context, q Query) (page.Page[Order], error)
+	// Confirm locks the order and, unless claim's key was used before,
+	// applies fn, stores the order and stores render's bytes under the key,
+	// all at once. A used key with the same fingerprint returns the stored
+	// bytes with Replayed set; another fingerprint is
+	// errs.IdempotencyKeyReused.
+	Confirm(ctx context.Context, id uuid.UUID, claim idempotency.Claim,
+		fn func(*Order) error, render func(Order) ([]byte, error)) (Confirmation, error)
+	// Cancel locks the order, applies fn and stores the order; when fn
+	// returns true, the stock of its items is given back in the same
+	// transaction.
+	Cancel(ctx context.Context, id uuid.UUID, fn func(*Order) (restock bool, err error)) (Order, error)
+}
+
+// Config tunes the use cases.
+type Config struct {
+	// CancelWindow is how long after confirmation an order may be canceled.
+	CancelWindow time.Duration
+	// IdempotencyTTL is how long a key is remembered.
+	IdempotencyTTL time.Duration
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Defaults for Config's zero fields.
+const DefaultCancelWindow = 10 * time.Minute
+
+// Limits on an order's lines.
+const (
+	MaxLines = 100
+	MaxQty   = 1_000_000
+)
+
+// Service is the order use cases.
+type Service struct {
+	store     Store
+	customers CustomerDirectory
+	cfg       Config
+}
+
+// NewService returns the use cases over store, checking customers with dir.
+func NewService(store Store, dir CustomerDirectory, cfg Config) *Service {
+	if cfg.CancelWindow <= 0 {
+		cfg.CancelWindow = DefaultCancelWindow
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = idempotency.DefaultTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{store: store, customers: dir, cfg: cfg}
+}
+
+func (s *Service) now() time.Time {
+	return s.cfg.Now().UTC().Truncate(time.Microsecond)
+}
+
+// PlaceRequest is an order as a client asks for it. IdempotencyKey is
+// optional.
+type PlaceRequest struct {
+	CustomerID     uuid.UUID
+	Lines          []Line
+	IdempotencyKey string
+}
+
+// Draft validates r, reporting every invalid field at once, and merges
+// repeated products into one line.
+func (r PlaceRequest) Draft() (Draft, error) {
+	var fe errs.Fields
+	if r.CustomerID == uuid.Nil {
+		fe.Add("customer_id", "is required")
+	}
+	if n := len(r.Lines); n < 1 || n > MaxLines {
+		fe.Add("items", "must hold 1 to %d lines", MaxLines)
+	}
+	qty := make(map[uuid.UUID]int64, len(r.Lines))
+	for i, l := range r.Lines {
+		if l.ProductID == uuid.Nil {
+			fe.Add(fmt.Sprintf("items[%d].product_id", i), "is required")
+		}
+		if l.Qty < 1 || l.Qty > MaxQty {
+			fe.Add(fmt.Sprintf("items[%d].qty", i), "must be 1 to %d", MaxQty)
+		}
+		qty[l.ProductID] += l.Qty
+	}
+	if r.IdempotencyKey != "" && !idempotency.ValidKey(r.IdempotencyKey) {
+		fe.Add("Idempotency-Key", "must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
+	}
+	if err := fe.Err(); err != nil {
+		return Draft{}, err
+	}
+	d := Draft{CustomerID: r.CustomerID, Lines: make([]Line, 0, len(qty))}
+	for id, q := range qty {
+		if q > MaxQty {
+			fe.Add("items", "asks for more than %d units of product %s", MaxQty, id)
+		}
+		d.Lines = append(d.Lines, Line{ProductID: id, Qty: q})
+	}
+	slices.SortFunc(d.Lines, func(a, b Line) int { return bytes.Compare(a.ProductID[:], b.ProductID[:]) })
+	return d, fe.Err()
+}
+
+// fingerprint sums the request in its merged, sorted form, so that a retry
+// that lists the same lines in another order is still the same request.
+func (d Draft) fingerprint() string {
+	parts := []string{d.CustomerID.String()}
+	for _, l := range d.Lines {
+		parts = append(parts, fmt.Sprintf("%s:%d", l.ProductID, l.Qty))
+	}
+	return idempotency.Fingerprint(parts...)
+}
+
+// Place checks the customer, then places the order. The customer is asked
+// before any row is locked, so a slow customers service never holds stock.
+// replayed reports that the key had placed this order before.
+func (s *Service) Place(ctx context.Context, r PlaceRequest) (o Order, replayed bool, err error) {
+	d, err := r.Draft()
+	if err != nil {
+		return Order{}, false, err
+	}
+	if _, err := s.customers.Get(ctx, d.CustomerID); err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return Order{}, false, errs.New(errs.CustomerNotFound, "customer %s does not exist", d.CustomerID)
+		}
+		return Order{}, false, err
+	}
+	if d.ID, err = uuid.NewV7(); err != nil {
+		return Order{}, false, err
+	}
+	d.CreatedAt = s.now()
+	if r.IdempotencyKey != "" {
+		d.Claim = &idempotency.Claim{
+			Scope:       idempotency.PlaceOrder,
+			Key:         r.IdempotencyKey,
+			Fingerprint: d.fingerprint(),
+			ExpiresAt:   d.CreatedAt.Add(s.cfg.IdempotencyTTL),
+		}
+	}
+	return s.store.Place(ctx, d)
+}
+
+// Get returns an order with its items.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (Order, error) {
+	return s.store.Get(ctx, id)
+}
+
+// Search lists orders newest first.
+func (s *Service) Search(ctx context.Context, q Query) (page.Page[Order], error) {
+	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+		var fe errs.Fields
+		fe.Add("to", "must not be before from")
+		return page.Page[Order]{}, fe.Err()
+	}
+	return s.store.Search(ctx, q)
+}
+
+// Confirm confirms an order under a required idempotency key. render turns
+// the confirmed order into the response stored with the key, which every
+// retry with the key gets back unchanged.
+func (s *Service) Confirm(ctx context.Context, id uuid.UUID, key string, render func(Order) ([]byte, error)) (Confirmation, error) {
+	if !idempotency.ValidKey(key) {
+		var fe errs.Fields
+		fe.Add("X-Idempotency-Key", "is required: 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
+		return Confirmation{}, fe.Err()
+	}
+	now := s.now()
+	claim := idempotency.Claim{
+		Scope:       idempotency.ConfirmOrder,
+		Key:         key,
+		Fingerprint: idempotency.Fingerprint(id.String()),
+		ExpiresAt:   now.Add(s.cfg.IdempotencyTTL),
+	}
+	return s.store.Confirm(ctx, id, claim, func(o *Order) error {
+		_, err := o.Confirm(now)
+		return err
+	}, render)
+}
+
+// Cancel cancels an order and gives its stock back, once.
+func (s *Service) Cancel(ctx context.Context, id uuid.UUID) (Order, error) {
+	now := s.now()
+	return s.store.Cancel(ctx, id, func(o *Order) (bool, error) {
+		return o.Cancel(now, s.cfg.CancelWindow)
+	})
+}
