@@ -4,8 +4,8 @@ package main
 import (
 	"go.uber.org/fx"
 
-	"github.com/b2borders/platform/apps/internal/customersapi"
-	"github.com/b2borders/platform/apps/internal/shell"
+	"github.com/b2borders/platform/apps/wire/customersapi"
+	"github.com/b2borders/platform/apps/wire/shell"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/b2borders/platform/adapters/httpapi"
 	"github.com/b2borders/platform/adapters/mysql"
-	"github.com/b2borders/platform/apps/internal/shell"
+	"github.com/b2borders/platform/apps/wire/shell"
 	"github.com/b2borders/platform/core/customer"
 	"github.com/b2borders/platform/migrations"
 )
