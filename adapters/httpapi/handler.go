@@ -43,9 +43,9 @@ const readyTimeout = 2 * time.Second
 func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Handler {
 	r := mux.NewRouter()
 	r.Use(recordRoute)
-	r.NotFoundHandler = recordRoute(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errs.New(errs.NotFound, "no such endpoint: %s", r.URL.Path))
-	}))
+	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, ProblemContentType, Problem{
 			Type: ProblemType + "method_not_allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
@@ -95,8 +95,9 @@ func pageRequest(r *http.Request, fields *errs.Fields) page.Request {
 	limit := 0
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil {
-			fields.Add("limit", "must be a whole number")
+		if err != nil || n == 0 {
+			// Zero would mean "the default" to the core; on the wire it is out of range.
+			fields.Add("limit", "must be a whole number from 1 to %d", page.MaxLimit)
 			n = page.DefaultLimit
 		}
 		limit = n

@@ -37,8 +37,10 @@ type routeSlot struct{ template string }
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if slot, ok := r.Context().Value(routeKey).(*routeSlot); ok {
-			if t, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
-				slot.template = t
+			if route := mux.CurrentRoute(r); route != nil {
+				if t, err := route.GetPathTemplate(); err == nil {
+					slot.template = t
+				}
 			}
 		}
 		next.ServeHTTP(w, r)
@@ -93,30 +95,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// validRequestID accepts what a well-behaved proxy sends and nothing that
-// could forge a log line.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // observe is the outermost middleware: it assigns the request id, recovers
 // panics, and logs and measures every request once it is done.
 func observe(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
+		if !correlation.Valid(id) {
 			id = r.Header.Get("X-Correlation-ID")
 		}
-		if !validRequestID(id) {
+		if !correlation.Valid(id) {
 			id = uuid.NewString()
 		}
 		w.Header().Set("X-Request-ID", id)

@@ -51,6 +51,8 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 		}
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
+	} else if strings.Contains(dsn, "://") {
+		return nil, errors.New("want a mysql:// URL or a go-sql-driver DSN")
 	} else {
 		var err error
 		if cfg, err = mysql.ParseDSN(dsn); err != nil {

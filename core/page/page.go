@@ -52,7 +52,7 @@ func NewRequest(limit int, cursor string) (Request, error) {
 		r.Limit = DefaultLimit
 	}
 	if r.Limit < 1 || r.Limit > MaxLimit {
-		fields.Add("limit", "must be between 1 and %d", MaxLimit)
+		fields.Add("limit", "must be a whole number from 1 to %d", MaxLimit)
 	}
 	if cursor != "" {
 		c, ok := decode(cursor)

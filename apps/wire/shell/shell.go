@@ -18,13 +18,16 @@ import (
 // MinSecretLen is the shortest JWT_SECRET or SERVICE_TOKEN a shell accepts.
 const MinSecretLen = 16
 
-// NewLogger returns a JSON logger at the level LOG_LEVEL names.
+// NewLogger returns a JSON logger at the level LOG_LEVEL names and makes it
+// the process default, which the HTTP adapter logs unexpected failures to.
 func NewLogger(env *Env) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
 		env.fail("LOG_LEVEL", "must be one of debug, info, warn, error")
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	return log
 }
 
 // FxLogger keeps fx's own events at debug level, errors aside.
