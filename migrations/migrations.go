@@ -17,6 +17,13 @@ var customers embed.FS
 // Customers is the schema of customers_db.
 var Customers fs.FS = mustSub(customers, "customers")
 
+//go:embed orders/*.sql
+var orders embed.FS
+
+// Orders is the schema of orders_db: products, orders with their items,
+// and the idempotency keys of the order commands.
+var Orders fs.FS = mustSub(orders, "orders")
+
 func mustSub(fsys fs.FS, dir string) fs.FS {
 	sub, err := fs.Sub(fsys, dir)
 	if err != nil {

@@ -6,7 +6,10 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/customer"
+	"github.com/b2borders/platform/core/idempotency"
+	"github.com/b2borders/platform/core/ordering"
 )
 
 // Module provides the connection pool, opened and migrated from a Config the
@@ -16,6 +19,9 @@ var Module = fx.Module("mysql",
 	fx.Provide(
 		NewDB,
 		fx.Annotate(NewCustomerStore, fx.As(new(customer.Repository))),
+		fx.Annotate(NewProductStore, fx.As(new(catalog.Store))),
+		fx.Annotate(NewOrderStore, fx.As(new(ordering.Store))),
+		fx.Annotate(NewIdempotencyStore, fx.As(new(idempotency.Purger))),
 	),
 )
 

@@ -1,0 +1,164 @@
+package contract_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/b2borders/platform/adapters/mysql"
+	"github.com/b2borders/platform/core/catalog"
+	"github.com/b2borders/platform/core/customer"
+	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/ordering"
+	"github.com/b2borders/platform/migrations"
+	"github.com/b2borders/platform/testsuite/contract"
+	"github.com/b2borders/platform/testsuite/dbtest"
+)
+
+// openOrdersDB returns a pool over a fresh, migrated orders database that
+// lives as long as t.
+func openOrdersDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := mysql.Open(t.Context(), mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders})
+	if err != nil {
+		t.Fatalf("open orders database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestMySQLProductStore(t *testing.T) {
+	contract.RunProductStoreSuite(t, func(t *testing.T) catalog.Store {
+		return mysql.NewProductStore(openOrdersDB(t))
+	})
+}
+
+func TestMySQLOrderStore(t *testing.T) {
+	contract.RunOrderStoreSuite(t, func(t *testing.T) contract.OrderStores {
+		db := openOrdersDB(t)
+		return contract.OrderStores{
+			Products: mysql.NewProductStore(db),
+			Orders:   mysql.NewOrderStore(db),
+			Keys:     mysql.NewIdempotencyStore(db),
+		}
+	})
+}
+
+type knownCustomers struct{}
+
+func (knownCustomers) Get(_ context.Context, id uuid.UUID) (customer.Customer, error) {
+	return customer.Customer{ID: id}, nil
+}
+
+// placeAcrossAChange creates a product at price 100 with stock 10, holds
+// its row with the uncommitted change set until a placement of qty units,
+// which has read the product before the change, is taking the row's stock;
+// then commits the change and returns the placement's outcome. These races
+// are why a placement checks price and stock again under the lock.
+func placeAcrossAChange(t *testing.T, db *sql.DB, set string, qty int64) (catalog.Product, placeResult) {
+	t.Helper()
+	ctx := t.Context()
+	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE products SET `+set+`, version = version + 1 WHERE id = ?`, p.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+
+	svc := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{})
+	done := make(chan placeResult, 1)
+	go func() {
+		o, _, err := svc.Place(ctx, ordering.PlaceRequest{CustomerID: uuid.New(), Lines: []ordering.Line{{ProductID: p.ID, Qty: qty}}})
+		done <- placeResult{o, err}
+	}()
+	waitForStockUpdate(t, db, done)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return p, <-done
+}
+
+func TestMySQLPlaceChargesAPriceChangedBeforeTheLock(t *testing.T) {
+	db := openOrdersDB(t)
+	p, r := placeAcrossAChange(t, db, "price_cents = 150", 2)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if it := r.o.Items[0]; it.UnitPriceCents != 150 || r.o.TotalCents != 300 {
+		t.Fatalf("charged %d a unit, %d in all; want the new price 150, 300 in all", it.UnitPriceCents, r.o.TotalCents)
+	}
+	got, err := mysql.NewOrderStore(db).Get(t.Context(), r.o.ID)
+	if err != nil || got.TotalCents != 300 {
+		t.Fatalf("stored order: total %d, %v", got.TotalCents, err)
+	}
+	prod, err := mysql.NewProductStore(db).Get(t.Context(), p.ID)
+	if err != nil || prod.Stock != 8 {
+		t.Fatalf("stock %d, %v; want 8", prod.Stock, err)
+	}
+}
+
+func TestMySQLPlaceRefusesStockTakenBeforeTheLock(t *testing.T) {
+	db := openOrdersDB(t)
+	p, r := placeAcrossAChange(t, db, "stock = 1", 2)
+	if !errs.Is(r.err, errs.InsufficientStock) {
+		t.Fatalf("got %v, want insufficient_stock", r.err)
+	}
+	var e *errs.Error
+	errors.As(r.err, &e)
+	if short, _ := e.Details.([]ordering.Shortage); len(short) != 1 || short[0] != (ordering.Shortage{ProductID: p.ID, Available: 1, Requested: 2}) {
+		t.Fatalf("shortages %+v, want 1 available of 2 requested", e.Details)
+	}
+	var orders, items int
+	if err := db.QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM order_items)`).Scan(&orders, &items); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := mysql.NewProductStore(db).Get(t.Context(), p.ID)
+	if err != nil || prod.Stock != 1 || orders != 0 || items != 0 {
+		t.Fatalf("after the refusal: stock %d (%v), %d orders, %d items; want 1, 0, 0", prod.Stock, err, orders, items)
+	}
+}
+
+type placeResult struct {
+	o   ordering.Order
+	err error
+}
+
+// waitForStockUpdate returns once a placement on db's database is running
+// its stock UPDATE, which it does after reading the prices. The row lock
+// the test holds keeps that UPDATE from finishing until the test commits.
+// (The processlist is read, not information_schema.innodb_trx: InnoDB
+// refreshes that table's contents at most every 100ms, and not at all
+// while it is polled faster.) It fails t if the placement ends first, which
+// would leave the test proving nothing.
+func waitForStockUpdate(t *testing.T, db *sql.DB, done <-chan placeResult) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		var running int
+		err := db.QueryRowContext(ctx, `
+			SELECT COUNT(*) FROM information_schema.processlist
+			WHERE db = DATABASE() AND info LIKE 'UPDATE products SET stock = stock -%'`).Scan(&running)
+		if err != nil {
+			t.Fatalf("watch the processlist: %v", err)
+		}
+		if running > 0 {
+			return
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the placement ended before it took the stock: %+v", r)
+		default:
+		}
+	}
+}
