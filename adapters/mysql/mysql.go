@@ -34,7 +34,20 @@ const DefaultMaxOpenConns = 32
 // ParseDSN accepts both forms of Config.DSN and returns a driver config with
 // the settings the adapters rely on: times parsed as UTC, and parameters
 // interpolated client side so a statement costs one round trip, not three.
+// The DSN must name a database.
 func ParseDSN(dsn string) (*mysql.Config, error) {
+	cfg, err := ParseServerDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DBName == "" {
+		return nil, errors.New("names no database")
+	}
+	return cfg, nil
+}
+
+// ParseServerDSN is ParseDSN for a DSN that need not name a database.
+func ParseServerDSN(dsn string) (*mysql.Config, error) {
 	var cfg *mysql.Config
 	if strings.HasPrefix(dsn, "mysql://") {
 		u, err := url.Parse(dsn)
@@ -58,9 +71,6 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 		if cfg, err = mysql.ParseDSN(dsn); err != nil {
 			return nil, err
 		}
-	}
-	if cfg.DBName == "" {
-		return nil, errors.New("names no database")
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC

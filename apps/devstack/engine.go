@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	sqle "github.com/dolthub/go-mysql-server"
+	"github.com/dolthub/go-mysql-server/memory"
+	"github.com/dolthub/go-mysql-server/server"
+	gmssql "github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/vitess/go/mysql"
+	"github.com/dolthub/vitess/go/sqltypes"
+	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+	"github.com/sirupsen/logrus"
+)
+
+// engine is an in-memory MySQL-compatible server inside this process.
+//
+// Its sessions are not safe to run side by side: two connections working at
+// once, even on different databases, can lose rows from an index, and its
+// SELECT … FOR UPDATE does not block. So the engine admits one transaction
+// at a time, across all connections; see serialized.
+type engine struct {
+	srv  *server.Server
+	addr string
+}
+
+func startEngine() (*engine, error) {
+	logrus.SetLevel(logrus.ErrorLevel)
+	// Primary keys must be real indexes, or foreign keys cannot reference them.
+	pro := memory.NewDBProvider()
+	pro.WithOption(memory.NativeIndexProvider(true))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cfg := server.Config{Protocol: "tcp", Address: ln.Addr().String(), Listener: ln}
+	srv, err := server.NewServerWithHandler(cfg, sqle.NewDefault(pro), gmssql.NewContext, memory.NewSessionBuilder(pro), nil,
+		func(h mysql.Handler) (mysql.Handler, error) { return newSerialized(h), nil })
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	go srv.Start()
+	return &engine{srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// dropSecondaryIndexes removes the non-unique indexes of the named
+// databases. The engine loses entries from secondary indexes when a
+// transaction that inserted rows rolls back, after which lists read through
+// such an index silently miss rows; without the index, the same queries scan
+// and sort, which is exact and, at development sizes, fast enough.
+func dropSecondaryIndexes(ctx context.Context, db *sql.DB, schemas ...string) error {
+	q, args := "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE NON_UNIQUE = 1 AND TABLE_SCHEMA IN (?"+strings.Repeat(", ?", len(schemas)-1)+")", make([]any, len(schemas))
+	for i, s := range schemas {
+		args[i] = s
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	var drops []string
+	for rows.Next() {
+		var schema, table, index string
+		if err := rows.Scan(&schema, &table, &index); err != nil {
+			rows.Close()
+			return err
+		}
+		drops = append(drops, fmt.Sprintf("DROP INDEX `%s` ON `%s`.`%s`", index, schema, table))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range drops {
+		if _, err := db.ExecContext(ctx, d); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// dsn is a go-sql-driver DSN for the engine's root user, naming no database.
+func (e *engine) dsn() string { return "root@tcp(" + e.addr + ")/" }
+
+func (e *engine) close() { e.srv.Close() }
+
+// serialized runs one transaction at a time: a connection takes the engine
+// for one autocommit statement, or from START TRANSACTION (or BEGIN) to
+// COMMIT or ROLLBACK, and everyone else waits. Transactions are short and
+// no service waits on another while it holds one, so waiting cannot cycle.
+type serialized struct {
+	mysql.Handler
+	turn chan struct{}
+
+	mu    sync.Mutex
+	conns map[uint32]*connTurn
+}
+
+// connTurn is what serialized knows of one connection.
+type connTurn struct {
+	holds bool // it has the engine
+	inTx  bool // it opened a transaction and has not ended it
+}
+
+func newSerialized(h mysql.Handler) *serialized {
+	return &serialized{Handler: h, turn: make(chan struct{}, 1), conns: map[uint32]*connTurn{}}
+}
+
+func (s *serialized) conn(c *mysql.Conn) *connTurn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.conns[c.ConnectionID]
+	if !ok {
+		t = &connTurn{}
+		s.conns[c.ConnectionID] = t
+	}
+	return t
+}
+
+// run executes one statement of c inside c's turn, which ends with the
+// statement unless a transaction is open.
+func (s *serialized) run(ctx context.Context, c *mysql.Conn, query string, fn func() error) error {
+	t := s.conn(c)
+	if !t.holds {
+		select {
+		case s.turn <- struct{}{}:
+			t.holds = true
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := fn()
+	switch q := strings.ToUpper(strings.TrimSpace(query)); {
+	case strings.HasPrefix(q, "START TRANSACTION"), q == "BEGIN", strings.HasPrefix(q, "BEGIN "):
+		t.inTx = err == nil
+	case strings.HasPrefix(q, "COMMIT"), strings.HasPrefix(q, "ROLLBACK"):
+		t.inTx = false
+	}
+	if !t.inTx {
+		t.holds = false
+		<-s.turn
+	}
+	return err
+}
+
+func (s *serialized) ComQuery(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn) error {
+	return s.run(ctx, c, query, func() error { return s.Handler.ComQuery(ctx, c, query, cb) })
+}
+
+func (s *serialized) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn) (string, error) {
+	var rest string
+	err := s.run(ctx, c, query, func() error {
+		var err error
+		rest, err = s.Handler.ComMultiQuery(ctx, c, query, cb)
+		return err
+	})
+	return rest, err
+}
+
+func (s *serialized) ComPrepare(ctx context.Context, c *mysql.Conn, query string, p *mysql.PrepareData) ([]*querypb.Field, error) {
+	var fields []*querypb.Field
+	err := s.run(ctx, c, "PREPARE", func() error {
+		var err error
+		fields, err = s.Handler.ComPrepare(ctx, c, query, p)
+		return err
+	})
+	return fields, err
+}
+
+func (s *serialized) ComStmtExecute(ctx context.Context, c *mysql.Conn, p *mysql.PrepareData, cb func(*sqltypes.Result) error) error {
+	return s.run(ctx, c, p.PrepareStmt, func() error { return s.Handler.ComStmtExecute(ctx, c, p, cb) })
+}
+
+// ConnectionClosed gives the turn back when a client leaves in the middle
+// of a transaction, which the engine then discards.
+func (s *serialized) ConnectionClosed(c *mysql.Conn) {
+	s.Handler.ConnectionClosed(c)
+	s.mu.Lock()
+	t := s.conns[c.ConnectionID]
+	delete(s.conns, c.ConnectionID)
+	s.mu.Unlock()
+	if t != nil && t.holds {
+		<-s.turn
+	}
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	"go.uber.org/fx"
+
+	"github.com/b2borders/platform/adapters/customersclient"
+	"github.com/b2borders/platform/adapters/httpapi"
+	"github.com/b2borders/platform/adapters/mysql"
+	"github.com/b2borders/platform/apps/wire/customersapi"
+	"github.com/b2borders/platform/apps/wire/ordersapi"
+	"github.com/b2borders/platform/apps/wire/shell"
+	"github.com/b2borders/platform/migrations"
+)
+
+// config is what the dev stack reads from its environment.
+type config struct {
+	// databaseURL names a MySQL server to use instead of the embedded
+	// engine; its database name, if any, is ignored.
+	databaseURL      string
+	auth             httpapi.AuthConfig
+	customersPort    int
+	ordersPort       int
+	orchestratorPort int
+	sampleData       bool
+}
+
+// Development defaults: the stack must run with nothing set.
+const (
+	devJWTSecret    = "dev-jwt-secret-change-me-0123456789"
+	devServiceToken = "dev-service-token-change-me-0123456789"
+)
+
+func loadConfig(env *shell.Env) config {
+	return config{
+		databaseURL: env.String("DATABASE_URL", ""),
+		auth: httpapi.AuthConfig{
+			JWTSecret:    secretOr(env, "JWT_SECRET", devJWTSecret),
+			ServiceToken: secretOr(env, "SERVICE_TOKEN", devServiceToken),
+		},
+		customersPort:    env.Port("CUSTOMERS_PORT", customersapi.DefaultPort),
+		ordersPort:       env.Port("ORDERS_PORT", ordersapi.DefaultPort),
+		orchestratorPort: env.Port("ORCHESTRATOR_PORT", 3000),
+		sampleData:       true,
+	}
+}
+
+// secretOr is the secret name holds when it is set, else a development one.
+func secretOr(env *shell.Env, name, def string) string {
+	if env.String(name, "") == "" {
+		return def
+	}
+	return env.Secret(name, shell.MinSecretLen)
+}
+
+// stack is the three services running in this process.
+type stack struct {
+	engine *engine
+	// server is the DSN of the database server, naming no database.
+	server          string
+	apps            []*fx.App
+	customersURL    string
+	ordersURL       string
+	orchestratorURL string
+}
+
+// serverDSN returns the DSN of the server the stack uses, without a database
+// name, and whether it is the embedded engine.
+func (s *stack) serverDSN(cfg config) (string, bool, error) {
+	if cfg.databaseURL != "" {
+		c, err := mysql.ParseServerDSN(cfg.databaseURL)
+		if err != nil {
+			return "", false, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		c.DBName = ""
+		return c.FormatDSN(), false, nil
+	}
+	e, err := startEngine()
+	if err != nil {
+		return "", false, err
+	}
+	s.engine = e
+	return e.dsn(), true, nil
+}
+
+func withDB(serverDSN, name string) string {
+	c, _ := gomysql.ParseDSN(serverDSN)
+	c.DBName = name
+	return c.FormatDSN()
+}
+
+// start brings up the databases, then customers-api, orders-api and the
+// orchestrator, each through the fx module its own binary runs.
+func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err error) {
+	s := &stack{}
+	defer func() {
+		if err != nil {
+			s.stop(context.Background())
+		}
+	}()
+	server, embedded, err := s.serverDSN(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.server = server
+	if err := createDatabases(ctx, server, "customers_db", "orders_db"); err != nil {
+		return nil, err
+	}
+	conns := 0
+	if embedded {
+		conns = 1
+	}
+
+	customers, err := s.run(ctx, customersapi.Module(customersapi.Config{
+		Port:  cfg.customersPort,
+		MySQL: mysql.Config{DSN: withDB(server, "customers_db"), Schema: migrations.Customers, MaxOpenConns: conns},
+		Auth:  cfg.auth,
+	}, log))
+	if err != nil {
+		return nil, fmt.Errorf("customers-api: %w", err)
+	}
+	s.customersURL = customers
+
+	orders, err := s.run(ctx, ordersapi.Module(ordersapi.Config{
+		Port:      cfg.ordersPort,
+		MySQL:     mysql.Config{DSN: withDB(server, "orders_db"), Schema: migrations.Orders, MaxOpenConns: conns},
+		Auth:      cfg.auth,
+		Customers: customersclient.Config{BaseURL: s.customersURL, ServiceToken: cfg.auth.ServiceToken},
+	}, log))
+	if err != nil {
+		return nil, fmt.Errorf("orders-api: %w", err)
+	}
+	s.ordersURL = orders
+
+	if embedded {
+		if err := s.withServer(ctx, func(db *sql.DB) error {
+			return dropSecondaryIndexes(ctx, db, "customers_db", "orders_db")
+		}); err != nil {
+			return nil, fmt.Errorf("embedded engine: %w", err)
+		}
+	}
+	if cfg.sampleData {
+		if err := loadSampleData(ctx, server); err != nil {
+			return nil, fmt.Errorf("sample data: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// withServer runs fn with a connection pool on the database server.
+func (s *stack) withServer(ctx context.Context, fn func(*sql.DB) error) error {
+	db, err := sql.Open("mysql", s.server)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
+}
+
+// run starts one service's app and returns its base URL.
+func (s *stack) run(ctx context.Context, module fx.Option) (string, error) {
+	var srv *shell.Server
+	app := fx.New(module, fx.Populate(&srv))
+	if err := app.Err(); err != nil {
+		return "", err
+	}
+	if err := app.Start(ctx); err != nil {
+		return "", err
+	}
+	s.apps = append(s.apps, app)
+	return "http://" + loopback(srv.Addr()), nil
+}
+
+// loopback turns a listen address such as [::]:3001 into 127.0.0.1:3001.
+func loopback(addr string) string {
+	return "127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
+}
+
+// stop stops the services in reverse order, then the engine.
+func (s *stack) stop(ctx context.Context) error {
+	var errs []error
+	for i := len(s.apps) - 1; i >= 0; i-- {
+		errs = append(errs, s.apps[i].Stop(ctx))
+	}
+	if s.engine != nil {
+		s.engine.close()
+	}
+	return errors.Join(errs...)
+}
+
+func createDatabases(ctx context.Context, serverDSN string, names ...string) error {
+	db, err := sql.Open("mysql", serverDSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, name := range names {
+		if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+name+"` CHARACTER SET utf8mb4"); err != nil {
+			return fmt.Errorf("create database %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// loadSampleData runs the shipped sample data file, which is written to be
+// run again without harm.
+func loadSampleData(ctx context.Context, serverDSN string) error {
+	db, err := sql.Open("mysql", serverDSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, stmt := range strings.Split(string(migrations.SampleData), ";\n") {
+		if stmt = strings.TrimSpace(stripComments(stmt)); stmt == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%w in: %.80s", err, stmt)
+		}
+	}
+	return nil
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}

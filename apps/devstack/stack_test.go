@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/b2borders/platform/adapters/httpapi"
+)
+
+// startTestStack runs the dev stack on the embedded engine, on free ports.
+func startTestStack(t *testing.T) (*stack, config) {
+	t.Helper()
+	cfg := config{
+		auth:       httpapi.AuthConfig{JWTSecret: devJWTSecret, ServiceToken: devServiceToken},
+		sampleData: true,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := s.stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return s, cfg
+}
+
+type client struct {
+	t     *testing.T
+	token string
+}
+
+func (c client) do(method, url string, body any, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	if out != nil && res.StatusCode < 300 {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			c.t.Fatalf("%s %s: %v", method, url, err)
+		}
+	}
+	return res.StatusCode
+}
+
+func TestStackServesSampleData(t *testing.T) {
+	s, cfg := startTestStack(t)
+	token, _ := httpapi.MintJWT(cfg.auth.JWTSecret, "test", time.Hour)
+	c := client{t: t, token: token}
+
+	var customers, products struct {
+		Data []map[string]any `json:"data"`
+	}
+	if st := c.do("GET", s.customersURL+"/customers?limit=100", nil, &customers); st != 200 || len(customers.Data) != 3 {
+		t.Fatalf("customers: %d, %d rows", st, len(customers.Data))
+	}
+	if st := c.do("GET", s.ordersURL+"/products?limit=100", nil, &products); st != 200 || len(products.Data) != 6 {
+		t.Fatalf("products: %d, %d rows", st, len(products.Data))
+	}
+	if err := loadSampleData(context.Background(), s.server); err != nil {
+		t.Fatalf("loading the sample data twice: %v", err)
+	}
+	c.do("GET", s.customersURL+"/customers?limit=100", nil, &customers)
+	if len(customers.Data) != 3 {
+		t.Fatalf("a second load changed the data: %d customers", len(customers.Data))
+	}
+}
+
+// The engine does not isolate transactions; the stack's one connection per
+// service must still keep stock exact under concurrent buyers.
+func TestStackKeepsStockExactUnderConcurrentBuyers(t *testing.T) {
+	s, cfg := startTestStack(t)
+	token, _ := httpapi.MintJWT(cfg.auth.JWTSecret, "test", time.Hour)
+	c := client{t: t, token: token}
+
+	var cust, prod struct {
+		ID string `json:"id"`
+	}
+	if st := c.do("POST", s.customersURL+"/customers", map[string]any{"name": "Race", "email": "race@example.com"}, &cust); st != 201 {
+		t.Fatalf("create customer: %d", st)
+	}
+	if st := c.do("POST", s.ordersURL+"/products", map[string]any{"sku": "RACE-1", "name": "Scarce", "price_cents": 100, "stock": 10}, &prod); st != 201 {
+		t.Fatalf("create product: %d", st)
+	}
+	const buyers = 50
+	statuses := make([]int, buyers)
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Go(func() {
+			statuses[i] = c.do("POST", s.ordersURL+"/orders", map[string]any{
+				"customer_id": cust.ID, "items": []map[string]any{{"product_id": prod.ID, "qty": 1}},
+			}, nil)
+		})
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, st := range statuses {
+		count[st]++
+	}
+	if count[201] != 10 || count[409] != buyers-10 {
+		t.Fatalf("statuses %v, want 10 × 201 and %d × 409", count, buyers-10)
+	}
+	var p struct {
+		Stock int64 `json:"stock"`
+	}
+	c.do("GET", s.ordersURL+"/products/"+prod.ID, nil, &p)
+	var orders struct {
+		Data []map[string]any `json:"data"`
+	}
+	c.do("GET", fmt.Sprintf("%s/orders?customer_id=%s&limit=100", s.ordersURL, cust.ID), nil, &orders)
+	if p.Stock != 0 || len(orders.Data) != 10 {
+		t.Fatalf("stock %d and %d orders, want 0 and 10", p.Stock, len(orders.Data))
+	}
+}
