@@ -12,6 +12,7 @@ import (
 
 // MySQL error numbers the adapters act on.
 const (
+	errRecordChanged   = 1020 // MariaDB 11.6+ snapshot isolation: a row changed since this transaction read it
 	errDuplicate       = 1062
 	errLockWaitTimeout = 1205
 	errDeadlock        = 1213
@@ -31,14 +32,15 @@ func isDuplicate(err error) bool { return errNumber(err) == errDuplicate }
 // out on a lock is run again before the error reaches the caller.
 const maxAttempts = 5
 
-// inTx runs fn in a transaction and commits it. A deadlock or lock wait
-// timeout rolls the whole transaction back, so fn is simply run again, after
-// a jittered pause that keeps the contenders from colliding in step.
+// inTx runs fn in a transaction and commits it. A deadlock, a lock wait
+// timeout or a snapshot conflict rolls the whole transaction back, so fn is
+// simply run again, after a jittered pause that keeps the contenders from
+// colliding in step.
 func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = runTx(ctx, db, fn)
-		if n := errNumber(err); (n != errDeadlock && n != errLockWaitTimeout) || attempt == maxAttempts {
+		if n := errNumber(err); (n != errDeadlock && n != errLockWaitTimeout && n != errRecordChanged) || attempt == maxAttempts {
 			return err
 		}
 		pause := time.Duration(attempt) * 5 * time.Millisecond
