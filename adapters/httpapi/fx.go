@@ -8,5 +8,7 @@ var Module = fx.Module("httpapi",
 	fx.Provide(
 		NewAuth,
 		NewCustomerHandler,
+		NewProductHandler,
+		NewOrderHandler,
 	),
 )

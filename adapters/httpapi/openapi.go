@@ -6,3 +6,8 @@ import _ "embed"
 //
 //go:embed openapi/customers-api.yaml
 var CustomersOpenAPI []byte
+
+// OrdersOpenAPI is the orders-api contract, served at /openapi.yaml.
+//
+//go:embed openapi/orders-api.yaml
+var OrdersOpenAPI []byte

@@ -1,0 +1,270 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/ordering"
+)
+
+// OrderJSON is an order on the wire.
+type OrderJSON struct {
+	ID          string          `json:"id"`
+	CustomerID  string          `json:"customer_id"`
+	Status      ordering.Status `json:"status"`
+	TotalCents  int64           `json:"total_cents"`
+	Items       []OrderItemJSON `json:"items"`
+	CreatedAt   string          `json:"created_at"`
+	UpdatedAt   string          `json:"updated_at"`
+	ConfirmedAt *string         `json:"confirmed_at"`
+	CanceledAt  *string         `json:"canceled_at"`
+}
+
+// OrderItemJSON is one line of an order on the wire.
+type OrderItemJSON struct {
+	ProductID      string `json:"product_id"`
+	Qty            int64  `json:"qty"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+	SubtotalCents  int64  `json:"subtotal_cents"`
+}
+
+// NewOrderJSON renders an order with its items.
+func NewOrderJSON(o ordering.Order) OrderJSON {
+	out := OrderJSON{
+		ID: o.ID.String(), CustomerID: o.CustomerID.String(), Status: o.Status, TotalCents: o.TotalCents,
+		Items:     make([]OrderItemJSON, len(o.Items)),
+		CreatedAt: timeJSON(o.CreatedAt), UpdatedAt: timeJSON(o.UpdatedAt),
+		ConfirmedAt: optionalTimeJSON(o.ConfirmedAt), CanceledAt: optionalTimeJSON(o.CanceledAt),
+	}
+	for i, it := range o.Items {
+		out.Items[i] = OrderItemJSON{
+			ProductID: it.ProductID.String(), Qty: it.Qty,
+			UnitPriceCents: it.UnitPriceCents, SubtotalCents: it.SubtotalCents,
+		}
+	}
+	return out
+}
+
+func optionalTimeJSON(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := timeJSON(*t)
+	return &s
+}
+
+type orderBody struct {
+	CustomerID *string         `json:"customer_id"`
+	Items      []orderLineBody `json:"items"`
+}
+
+type orderLineBody struct {
+	ProductID *string `json:"product_id"`
+	Qty       *int64  `json:"qty"`
+}
+
+// Headers of the idempotent commands.
+const (
+	HeaderIdempotencyKey  = "Idempotency-Key"
+	HeaderXIdempotencyKey = "X-Idempotency-Key"
+	HeaderReplayed        = "Idempotent-Replayed"
+)
+
+// OrderHandler serves the orders part of the orders API.
+type OrderHandler struct {
+	svc *ordering.Service
+}
+
+// NewOrderHandler returns the handler over svc.
+func NewOrderHandler(svc *ordering.Service) *OrderHandler {
+	return &OrderHandler{svc: svc}
+}
+
+// Register mounts the order routes.
+func (h *OrderHandler) Register(r *mux.Router, a *Auth) {
+	api := r.NewRoute().Subrouter()
+	api.Use(a.RequireCaller)
+	api.HandleFunc("/orders", h.place).Methods(http.MethodPost)
+	api.HandleFunc("/orders", h.search).Methods(http.MethodGet)
+	api.HandleFunc("/orders/{id}", h.get).Methods(http.MethodGet)
+	api.HandleFunc("/orders/{id}/confirm", h.confirm).Methods(http.MethodPost)
+	api.HandleFunc("/orders/{id}/cancel", h.cancel).Methods(http.MethodPost)
+}
+
+// parseUUID reads a required id field, reporting a missing or malformed one.
+func parseUUID(fe *errs.Fields, field string, raw *string) uuid.UUID {
+	if raw == nil || *raw == "" {
+		fe.Add(field, "is required")
+		return uuid.Nil
+	}
+	id, err := uuid.Parse(*raw)
+	if err != nil || id == uuid.Nil {
+		fe.Add(field, "must be a UUID")
+		return uuid.Nil
+	}
+	return id
+}
+
+// placeRequest reads a POST /orders body. Every problem with it, those seen
+// while reading ids and those the use case's validation finds, is reported
+// at once.
+// A key header sent empty is a client bug, not a request without a key.
+func placeRequest(body orderBody, key string, keySent bool) (ordering.PlaceRequest, error) {
+	var fe errs.Fields
+	if keySent && key == "" {
+		fe.Add(HeaderIdempotencyKey, "must not be empty")
+	}
+	req := ordering.PlaceRequest{
+		CustomerID:     parseUUID(&fe, "customer_id", body.CustomerID),
+		Lines:          make([]ordering.Line, len(body.Items)),
+		IdempotencyKey: key,
+	}
+	for i, it := range body.Items {
+		req.Lines[i].ProductID = parseUUID(&fe, fmt.Sprintf("items[%d].product_id", i), it.ProductID)
+		if it.Qty == nil {
+			fe.Add(fmt.Sprintf("items[%d].qty", i), "is required")
+		} else {
+			req.Lines[i].Qty = *it.Qty
+		}
+	}
+	_, err := req.Draft()
+	return req, mergeFields(fe, err)
+}
+
+func (h *OrderHandler) place(w http.ResponseWriter, r *http.Request) {
+	var body orderBody
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	key, sent := r.Header[http.CanonicalHeaderKey(HeaderIdempotencyKey)]
+	req, err := placeRequest(body, strings.Join(key, ","), sent)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	o, replayed, err := h.svc.Place(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/orders/"+o.ID.String())
+	if replayed {
+		w.Header().Set(HeaderReplayed, "true")
+	}
+	respond(w, http.StatusCreated, NewOrderJSON(o))
+}
+
+func (h *OrderHandler) get(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "order")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	o, err := h.svc.Get(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, NewOrderJSON(o))
+}
+
+// parseTime reads an RFC 3339 query time. A "+" in an offset that was not
+// percent-encoded arrives as a space; it is read as the "+" it must have been.
+func parseTime(fe *errs.Fields, field, raw string) time.Time {
+	if raw == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		t, err = time.Parse(time.RFC3339Nano, strings.Replace(raw, " ", "+", 1))
+	}
+	if err != nil {
+		fe.Add(field, "must be an RFC 3339 time such as 2025-01-31T23:59:59Z")
+	}
+	return t.UTC()
+}
+
+func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	var fe errs.Fields
+	q := ordering.Query{Page: pageRequest(r, &fe)}
+	if s := qs.Get("status"); s != "" {
+		st, ok := ordering.ParseStatus(s)
+		if !ok {
+			fe.Add("status", "must be one of %s, %s, %s", ordering.Created, ordering.Confirmed, ordering.Canceled)
+		}
+		q.Status = st
+	}
+	if s := qs.Get("customer_id"); s != "" {
+		q.CustomerID = parseUUID(&fe, "customer_id", &s)
+	}
+	q.From = parseTime(&fe, "from", qs.Get("from"))
+	q.To = parseTime(&fe, "to", qs.Get("to"))
+	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+		fe.Add("to", "must not be before from")
+	}
+	if err := fe.Err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := h.svc.Search(r.Context(), q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, listJSON(p, NewOrderJSON))
+}
+
+// renderOrder is the confirm response stored with its key: the body every
+// replay returns, byte for byte.
+func renderOrder(o ordering.Order) ([]byte, error) {
+	return json.Marshal(NewOrderJSON(o))
+}
+
+// confirmKey reads the confirm command's key from X-Idempotency-Key, or from
+// Idempotency-Key when only that is sent.
+func confirmKey(r *http.Request) string {
+	if k := r.Header.Get(HeaderXIdempotencyKey); k != "" {
+		return k
+	}
+	return r.Header.Get(HeaderIdempotencyKey)
+}
+
+func (h *OrderHandler) confirm(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "order")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.svc.Confirm(r.Context(), id, confirmKey(r), renderOrder)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if c.Replayed {
+		w.Header().Set(HeaderReplayed, "true")
+	}
+	writeBody(w, http.StatusOK, "application/json", c.Body)
+}
+
+func (h *OrderHandler) cancel(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "order")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	o, err := h.svc.Cancel(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, NewOrderJSON(o))
+}

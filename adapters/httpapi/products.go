@@ -1,0 +1,294 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/b2borders/platform/core/catalog"
+	"github.com/b2borders/platform/core/errs"
+)
+
+// ProductJSON is a product on the wire.
+type ProductJSON struct {
+	ID         string `json:"id"`
+	SKU        string `json:"sku"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
+	Stock      int64  `json:"stock"`
+	Version    int64  `json:"version"`
+	CreatedAt  string `json:"created_at"`
+	UpdatedAt  string `json:"updated_at"`
+}
+
+// NewProductJSON renders a product.
+func NewProductJSON(p catalog.Product) ProductJSON {
+	return ProductJSON{
+		ID: p.ID.String(), SKU: p.SKU, Name: p.Name, PriceCents: p.PriceCents, Stock: p.Stock,
+		Version: p.Version, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
+	}
+}
+
+// ETag is a product version as a strong entity tag: the version changes with
+// every write, so equal tags mean byte-identical representations.
+func ETag(version int64) string {
+	return `"` + strconv.FormatInt(version, 10) + `"`
+}
+
+type productBody struct {
+	SKU        *string `json:"sku"`
+	Name       *string `json:"name"`
+	PriceCents *int64  `json:"price_cents"`
+	Stock      *int64  `json:"stock"`
+}
+
+type productPatch struct {
+	Name       Optional[string] `json:"name"`
+	PriceCents Optional[int64]  `json:"price_cents"`
+	Stock      Optional[int64]  `json:"stock"`
+}
+
+// ProductHandler serves the catalogue part of the orders API.
+type ProductHandler struct {
+	svc *catalog.Service
+}
+
+// NewProductHandler returns the handler over svc.
+func NewProductHandler(svc *catalog.Service) *ProductHandler {
+	return &ProductHandler{svc: svc}
+}
+
+// Register mounts the product routes.
+func (h *ProductHandler) Register(r *mux.Router, a *Auth) {
+	api := r.NewRoute().Subrouter()
+	api.Use(a.RequireCaller)
+	api.HandleFunc("/products", h.create).Methods(http.MethodPost)
+	api.HandleFunc("/products", h.search).Methods(http.MethodGet)
+	api.HandleFunc("/products/{id}", h.get).Methods(http.MethodGet)
+	api.HandleFunc("/products/{id}", h.patch).Methods(http.MethodPatch)
+}
+
+func respondProduct(w http.ResponseWriter, status int, p catalog.Product) {
+	w.Header().Set("ETag", ETag(p.Version))
+	respond(w, status, NewProductJSON(p))
+}
+
+func (h *ProductHandler) create(w http.ResponseWriter, r *http.Request) {
+	var body productBody
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var fe errs.Fields
+	if body.SKU == nil {
+		fe.Add("sku", "is required")
+	}
+	if body.Name == nil {
+		fe.Add("name", "is required")
+	}
+	if body.PriceCents == nil {
+		fe.Add("price_cents", "is required")
+	}
+	if body.Stock == nil {
+		fe.Add("stock", "is required")
+	}
+	// Trimmed as the use case trims them, so that a blank name is reported
+	// together with the other fields.
+	n := catalog.NewProduct{SKU: strings.TrimSpace(deref(body.SKU)), Name: strings.TrimSpace(deref(body.Name))}
+	if body.PriceCents != nil {
+		n.PriceCents = *body.PriceCents
+	}
+	if body.Stock != nil {
+		n.Stock = *body.Stock
+	}
+	if err := mergeFields(fe, n.Validate()); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := h.svc.Create(r.Context(), n)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/products/"+p.ID.String())
+	respondProduct(w, http.StatusCreated, p)
+}
+
+// get answers 304 to an If-None-Match that names the current version, so a
+// client polling a product pays for the body only when it changed.
+func (h *ProductHandler) get(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "product")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := h.svc.Get(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && noneMatchHits(inm, p.Version) {
+		w.Header().Set("ETag", ETag(p.Version))
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	respondProduct(w, http.StatusOK, p)
+}
+
+func (h *ProductHandler) search(w http.ResponseWriter, r *http.Request) {
+	var fe errs.Fields
+	q := catalog.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, &fe)}
+	if err := fe.Err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := h.svc.Search(r.Context(), q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, listJSON(p, NewProductJSON))
+}
+
+func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "product")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body productPatch
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var fe errs.Fields
+	var p catalog.Patch
+	for _, f := range []struct {
+		name string
+		null bool
+	}{{"name", body.Name.Null}, {"price_cents", body.PriceCents.Null}, {"stock", body.Stock.Null}} {
+		if f.null {
+			fe.Add(f.name, "cannot be null")
+		}
+	}
+	if body.Name.Set && !body.Name.Null {
+		name := strings.TrimSpace(body.Name.Value)
+		p.Name = &name
+	}
+	if body.PriceCents.Set && !body.PriceCents.Null {
+		p.PriceCents = &body.PriceCents.Value
+	}
+	if body.Stock.Set && !body.Stock.Null {
+		p.Stock = &body.Stock.Value
+	}
+	if len(fe) > 0 {
+		// A null is a field the client did send, so the body is not empty:
+		// report the nulls and the other bad fields, not "set one".
+		writeError(w, r, mergeFields(fe, p.Validate(), "body"))
+		return
+	}
+	if im := r.Header.Get("If-Match"); im != "" {
+		v, unconditional, err := h.ifMatchVersion(r, id, im)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if !unconditional {
+			p.IfVersion = &v
+		}
+	}
+	prod, err := h.svc.Update(r.Context(), id, p)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	respondProduct(w, http.StatusOK, prod)
+}
+
+// ifMatchVersion turns an If-Match header into the version a PATCH is
+// conditional on; unconditional reports "*". Entity tags are compared
+// strongly (RFC 9110 §13.1.1), so a weak or foreign tag never matches. A list
+// of several tags is matched against the current version, which the update
+// then requires, so a write that slips in between still fails the condition.
+func (h *ProductHandler) ifMatchVersion(r *http.Request, id uuid.UUID, header string) (v int64, unconditional bool, err error) {
+	var versions []int64
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" {
+			return 0, true, nil
+		}
+		if n, ok := parseETag(tag); ok {
+			versions = append(versions, n)
+		}
+	}
+	mismatch := errs.New(errs.PreconditionFailed, "the product does not match If-Match %s", header)
+	switch len(versions) {
+	case 0:
+		return 0, false, mismatch
+	case 1:
+		return versions[0], false, nil
+	}
+	cur, err := h.svc.Get(r.Context(), id)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, n := range versions {
+		if n == cur.Version {
+			return n, false, nil
+		}
+	}
+	return 0, false, mismatch
+}
+
+// parseETag reads a strong tag this service issued: a quoted version.
+func parseETag(tag string) (int64, bool) {
+	if len(tag) < 3 || tag[0] != '"' || tag[len(tag)-1] != '"' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(tag[1:len(tag)-1], 10, 64)
+	return n, err == nil && n > 0
+}
+
+// noneMatchHits reports whether an If-None-Match header names version; it
+// compares weakly, as RFC 9110 §13.1.2 asks.
+func noneMatchHits(header string, version int64) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" {
+			return true
+		}
+		if n, ok := parseETag(tag); ok && n == version {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeFields joins field errors found while reading a body with those
+// validation finds, leaving out validation's report on a field already
+// reported and on the skipped ones, so that every bad field is named, once.
+func mergeFields(read errs.Fields, validation error, skip ...string) error {
+	e, ok := validation.(*errs.Error)
+	if validation != nil && !ok {
+		return validation
+	}
+	out := read
+	if e != nil {
+		seen := make(map[string]bool, len(read)+len(skip))
+		for _, f := range skip {
+			seen[f] = true
+		}
+		for _, f := range read {
+			seen[f.Field] = true
+		}
+		for _, f := range e.Fields {
+			if !seen[f.Field] {
+				out = append(out, f)
+			}
+		}
+	}
+	return out.Err()
+}

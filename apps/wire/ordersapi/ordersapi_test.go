@@ -1,0 +1,148 @@
+package ordersapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/b2borders/platform/apps/wire/shell"
+	"github.com/b2borders/platform/core/idempotency"
+)
+
+func validEnv() map[string]string {
+	return map[string]string{
+		"DATABASE_URL":      "mysql://app:secret@db:3306/orders_db",
+		"JWT_SECRET":        "jwt-secret-0123456789abcdef",
+		"SERVICE_TOKEN":     "service-token-0123456789abcdef",
+		"CUSTOMERS_API_URL": "http://customers-api:3001",
+	}
+}
+
+func TestValidateApp(t *testing.T) {
+	env := shell.MapEnv(validEnv())
+	cfg := LoadConfig(env)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.ValidateApp(Module(cfg, slog.New(slog.DiscardHandler))); err != nil {
+		t.Fatalf("the orders-api graph is incomplete: %v", err)
+	}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	env := shell.MapEnv(validEnv())
+	cfg := LoadConfig(env)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != DefaultPort || cfg.Ordering.CancelWindow != 10*time.Minute || cfg.Ordering.IdempotencyTTL != 24*time.Hour {
+		t.Fatalf("defaults: port %d, cancel window %s, idempotency TTL %s", cfg.Port, cfg.Ordering.CancelWindow, cfg.Ordering.IdempotencyTTL)
+	}
+	if cfg.Customers.BaseURL != "http://customers-api:3001" || cfg.Customers.ServiceToken != "service-token-0123456789abcdef" {
+		t.Fatalf("customers client config %+v", cfg.Customers)
+	}
+	if cfg.MySQL.Schema == nil {
+		t.Fatal("the orders schema is not applied at open")
+	}
+}
+
+func TestLoadConfigOverrides(t *testing.T) {
+	vars := validEnv()
+	vars["PORT"], vars["CANCEL_WINDOW"], vars["IDEMPOTENCY_TTL"] = "4002", "90s", "1h"
+	env := shell.MapEnv(vars)
+	cfg := LoadConfig(env)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 4002 || cfg.Ordering.CancelWindow != 90*time.Second || cfg.Ordering.IdempotencyTTL != time.Hour {
+		t.Fatalf("overrides not read: %+v", cfg)
+	}
+}
+
+func TestLoadConfigNamesTheBadVariable(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, value string
+	}{
+		{"missing customers url", "CUSTOMERS_API_URL", ""},
+		{"relative customers url", "CUSTOMERS_API_URL", "customers-api:3001"},
+		{"bad cancel window", "CANCEL_WINDOW", "ten minutes"},
+		{"negative cancel window", "CANCEL_WINDOW", "-1m"},
+		{"bad idempotency ttl", "IDEMPOTENCY_TTL", "0"},
+		{"missing database", "DATABASE_URL", ""},
+		{"short service token", "SERVICE_TOKEN", "short"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := validEnv()
+			vars[tc.key] = tc.value
+			env := shell.MapEnv(vars)
+			LoadConfig(env)
+			err := env.Err()
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("error %v, want one naming %s", err, tc.key)
+			}
+			if tc.key == "SERVICE_TOKEN" && strings.Contains(err.Error(), tc.value) {
+				t.Fatalf("error %q shows the secret", err)
+			}
+		})
+	}
+}
+
+// fakePurger records purges and fails the first one, as a database that is
+// briefly away would.
+type fakePurger struct {
+	calls atomic.Int64
+	seen  chan time.Time
+}
+
+func (p *fakePurger) Purge(ctx context.Context, now time.Time) (int64, error) {
+	n := p.calls.Add(1)
+	select {
+	case p.seen <- now:
+	default:
+	}
+	if n == 1 {
+		return 0, errors.New("database away")
+	}
+	return 3, nil
+}
+
+var _ idempotency.Purger = (*fakePurger)(nil)
+
+func TestPurgerRunsUntilStop(t *testing.T) {
+	clock := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := &fakePurger{seen: make(chan time.Time, 16)}
+	lc := fxtest.NewLifecycle(t)
+	startPurger(lc, slog.New(slog.DiscardHandler), p, purgeConfig{
+		Interval: time.Millisecond,
+		Now:      func() time.Time { return clock },
+	})
+	if p.calls.Load() != 0 {
+		t.Fatal("purged before the app started")
+	}
+	lc.RequireStart()
+	// A failed purge must not end the loop: wait for the one after it.
+	for i := 0; i < 2; i++ {
+		select {
+		case now := <-p.seen:
+			if !now.Equal(clock) {
+				t.Fatalf("purged as of %s, want the service clock's %s", now, clock)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("purge %d never ran", i+1)
+		}
+	}
+	// OnStop waits for the loop to return: a loop that ignored the stop
+	// would hold Stop until its deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lc.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
