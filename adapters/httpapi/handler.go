@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -61,8 +62,7 @@ func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Ha
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := ops.Ready(ctx); err != nil {
-			slog.WarnContext(ctx, "not ready", "request_id", RequestID(ctx), "error", err.Error())
-			writeError(w, r, errs.New(errs.DependencyUnavailable, "the database does not answer"))
+			writeError(w, r, fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "the database does not answer"), err))
 			return
 		}
 		respond(w, http.StatusOK, map[string]string{"status": "ready"})

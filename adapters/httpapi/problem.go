@@ -74,6 +74,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := StatusOf(e.Code)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfterSeconds)
+		// The client is told which dependency failed; the cause is for us.
+		slog.WarnContext(r.Context(), "dependency failed", "request_id", RequestID(r.Context()), "error", err.Error())
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="b2b-orders"`)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -112,11 +113,26 @@ func (c *Client) Do(ctx context.Context, method, path string, header http.Header
 			return Response{}, c.timeout(lastErr)
 		}
 	}
-	return Response{}, errs.New(errs.DependencyUnavailable, "%s is unavailable: %v", c.cfg.Name, lastErr)
+	if isTimeout(lastErr) {
+		return Response{}, c.timeout(lastErr)
+	}
+	return Response{}, c.unavailable(lastErr)
 }
 
+// The errors below say which service failed in words a client may see; the
+// cause (addresses, dial errors) is wrapped behind them for the log only.
+
 func (c *Client) timeout(cause error) error {
-	return errs.New(errs.DependencyTimeout, "%s did not answer in time: %v", c.cfg.Name, cause)
+	return fmt.Errorf("%w: %v", errs.New(errs.DependencyTimeout, "%s did not answer in time", c.cfg.Name), cause)
+}
+
+func (c *Client) unavailable(cause error) error {
+	return fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "%s is unavailable", c.cfg.Name), cause)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // once makes one attempt and says whether its failure is worth another.
@@ -173,9 +189,15 @@ type problem struct {
 // Unexpected answers become errs.DependencyUnavailable: the caller cannot
 // fix them, and the service's internals stay out of the message.
 func (c *Client) problem(status int, body []byte) error {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		// Our own credentials were refused: a deployment fault, never the
+		// caller's 401 or 403, so it stays unclassified and is logged as an
+		// internal error.
+		return fmt.Errorf("%s refused the service token (status %d)", c.cfg.Name, status)
+	}
 	var p problem
 	if err := json.Unmarshal(body, &p); err != nil || p.Code == "" || p.Code == errs.Internal {
-		return errs.New(errs.DependencyUnavailable, "%s answered %d", c.cfg.Name, status)
+		return c.unavailable(fmt.Errorf("status %d", status))
 	}
 	e := &errs.Error{Code: p.Code, Message: p.Detail, Fields: p.Errors}
 	if len(p.Details) > 0 {

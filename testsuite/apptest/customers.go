@@ -12,6 +12,10 @@ import (
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
 
+// PoolSize bounds each booted service's database pool, so that a test with
+// several services stays well under the server's connection limit.
+const PoolSize = 8
+
 // Service is a booted service.
 type Service struct {
 	URL string
@@ -23,7 +27,7 @@ func StartCustomers(t testing.TB) Service {
 	t.Helper()
 	cfg := customersapi.Config{
 		Port:  0,
-		MySQL: mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Customers},
+		MySQL: mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Customers, MaxOpenConns: PoolSize},
 		Auth:  httpapi.AuthConfig{JWTSecret: JWTSecret, ServiceToken: ServiceToken},
 	}
 	url, app := Boot(t, customersapi.Module(cfg, Logger()))

@@ -227,7 +227,7 @@ func TestCustomerSearchAndPages(t *testing.T) {
 	createCustomer(t, c, "Someone Else", "else@other.org")
 
 	seen := map[string]bool{}
-	var last string
+	var last time.Time
 	cursor := ""
 	for pages := 0; ; pages++ {
 		if pages > n {
@@ -242,10 +242,14 @@ func TestCustomerSearchAndPages(t *testing.T) {
 			if seen[cu.ID] {
 				t.Fatalf("customer %s repeated across pages", cu.ID)
 			}
-			if last != "" && cu.CreatedAt > last {
-				t.Fatalf("not newest first: %s after %s", cu.CreatedAt, last)
+			created, err := time.Parse(time.RFC3339Nano, cu.CreatedAt)
+			if err != nil {
+				t.Fatal(err)
 			}
-			seen[cu.ID], last = true, cu.CreatedAt
+			if !last.IsZero() && created.After(last) {
+				t.Fatalf("not newest first: %s after %s", created, last)
+			}
+			seen[cu.ID], last = true, created
 		}
 		if !l.Page.HasMore {
 			if l.Page.NextCursor != nil {

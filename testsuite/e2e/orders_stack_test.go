@@ -244,22 +244,10 @@ func (s *ordersStack) ordersOf(t *testing.T, customerID string) []ordersOrder {
 	return ordersAll(t, s.orders, "/orders?customer_id="+customerID, 100, func(o ordersOrder) string { return o.ID })
 }
 
-// ordersWantProblem checks an error answer: status, problem+json, code, and
-// the request id of the exchange.
-func ordersWantProblem(t *testing.T, r *apptest.Response, status int, code string) httpapi.Problem {
-	t.Helper()
-	r.Want(t, status)
-	p := r.Problem(t)
-	if string(p.Code) != code || p.Status != status || p.RequestID == "" || p.RequestID != r.Header.Get("X-Request-ID") {
-		t.Fatalf("problem %+v, want code %s, status %d and the response's request id", p, code, status)
-	}
-	return p
-}
-
 // ordersWantFields checks that a 400 names exactly the given fields.
 func ordersWantFields(t *testing.T, r *apptest.Response, fields ...string) {
 	t.Helper()
-	p := ordersWantProblem(t, r, 400, "validation_failed")
+	p := wantProblem(t, r, 400, "validation_failed")
 	var got []string
 	for _, f := range p.Errors {
 		got = append(got, f.Field)

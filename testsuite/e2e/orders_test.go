@@ -57,9 +57,9 @@ func TestProductLifecycle(t *testing.T) {
 	}
 	c.Do(t, "GET", "/products/"+p.ID, nil, "If-None-Match", `"7"`).Want(t, 200)
 
-	ordersWantProblem(t, c.Do(t, "GET", "/products/"+uuid.NewString(), nil), 404, "not_found")
-	ordersWantProblem(t, c.Do(t, "GET", "/products/not-a-uuid", nil), 404, "not_found")
-	ordersWantProblem(t, c.Do(t, "POST", "/products", map[string]any{
+	wantProblem(t, c.Do(t, "GET", "/products/"+uuid.NewString(), nil), 404, "not_found")
+	wantProblem(t, c.Do(t, "GET", "/products/not-a-uuid", nil), 404, "not_found")
+	wantProblem(t, c.Do(t, "POST", "/products", map[string]any{
 		"sku": "WID-1", "name": "Another", "price_cents": 1, "stock": 1,
 	}), 409, "sku_taken")
 
@@ -80,7 +80,7 @@ func TestProductLifecycle(t *testing.T) {
 	}
 	// Stale, weak and foreign tags change nothing.
 	for _, tag := range []string{`"2"`, `W/"3"`, `3`, `"abc"`} {
-		ordersWantProblem(t, c.Do(t, "PATCH", "/products/"+p.ID, map[string]any{"stock": 1}, "If-Match", tag), 412, "precondition_failed")
+		wantProblem(t, c.Do(t, "PATCH", "/products/"+p.ID, map[string]any{"stock": 1}, "If-Match", tag), 412, "precondition_failed")
 	}
 	if now := s.product(t, p.ID); now.Stock != 5 || now.Version != 3 {
 		t.Fatalf("a failed precondition changed the product: %+v", now)
@@ -100,8 +100,8 @@ func TestProductLifecycle(t *testing.T) {
 		t.Fatalf("GET after PATCH %+v, want %+v", now, p)
 	}
 
-	ordersWantProblem(t, c.Do(t, "PATCH", "/products/"+uuid.NewString(), map[string]any{"stock": 1}), 404, "not_found")
-	ordersWantProblem(t, c.Do(t, "PATCH", "/products/"+uuid.NewString(), map[string]any{"stock": 1}, "If-Match", `"1"`), 404, "not_found")
+	wantProblem(t, c.Do(t, "PATCH", "/products/"+uuid.NewString(), map[string]any{"stock": 1}), 404, "not_found")
+	wantProblem(t, c.Do(t, "PATCH", "/products/"+uuid.NewString(), map[string]any{"stock": 1}, "If-Match", `"1"`), 404, "not_found")
 }
 
 func TestProductValidation(t *testing.T) {
@@ -119,20 +119,20 @@ func TestProductValidation(t *testing.T) {
 	}), "color")
 	ordersWantFields(t, c.Do(t, "POST", "/products", `{"sku":"X","name":"X","price_cents":"12","stock":1}`), "price_cents")
 	ordersWantFields(t, c.Do(t, "POST", "/products", `{"sku":"X","name":"X","price_cents":1.5,"stock":1}`), "price_cents")
-	ordersWantProblem(t, c.Do(t, "POST", "/products", `{"sku":`), 400, "validation_failed")
-	ordersWantProblem(t, c.Do(t, "POST", "/products", `{"sku":"X","name":"X","price_cents":1,"stock":1} {}`), 400, "validation_failed")
-	ordersWantProblem(t, c.Do(t, "POST", "/products", nil), 400, "validation_failed")
-	ordersWantProblem(t, c.Do(t, "POST", "/products", `{"sku":"X","name":"X","price_cents":1,"stock":1}`,
+	wantProblem(t, c.Do(t, "POST", "/products", `{"sku":`), 400, "validation_failed")
+	wantProblem(t, c.Do(t, "POST", "/products", `{"sku":"X","name":"X","price_cents":1,"stock":1} {}`), 400, "validation_failed")
+	wantProblem(t, c.Do(t, "POST", "/products", nil), 400, "validation_failed")
+	wantProblem(t, c.Do(t, "POST", "/products", `{"sku":"X","name":"X","price_cents":1,"stock":1}`,
 		"Content-Type", "text/plain"), 415, "unsupported_media_type")
 	big := fmt.Sprintf(`{"sku":"X","name":%q,"price_cents":1,"stock":1}`, strings.Repeat("n", httpapi.MaxBodyBytes))
-	ordersWantProblem(t, c.Do(t, "POST", "/products", big), 413, "payload_too_large")
+	wantProblem(t, c.Do(t, "POST", "/products", big), 413, "payload_too_large")
 
 	ordersWantFields(t, c.Do(t, "PATCH", "/products/"+p.ID, map[string]any{}), "body")
 	ordersWantFields(t, c.Do(t, "PATCH", "/products/"+p.ID, map[string]any{"name": nil, "stock": nil}), "name", "stock")
 	ordersWantFields(t, c.Do(t, "PATCH", "/products/"+p.ID, map[string]any{"name": nil, "price_cents": -2}), "name", "price_cents")
 	ordersWantFields(t, c.Do(t, "PATCH", "/products/"+p.ID, map[string]any{"stock": -1, "price_cents": -2, "name": ""}), "stock", "price_cents", "name")
 	ordersWantFields(t, c.Do(t, "PATCH", "/products/"+p.ID, map[string]any{"sku": "NEW"}), "sku")
-	ordersWantProblem(t, c.Do(t, "PATCH", "/products/"+p.ID, `{"stock":1}`, "Content-Type", "text/plain"), 415, "unsupported_media_type")
+	wantProblem(t, c.Do(t, "PATCH", "/products/"+p.ID, `{"stock":1}`, "Content-Type", "text/plain"), 415, "unsupported_media_type")
 	if now := s.product(t, p.ID); now != p {
 		t.Fatalf("rejected patches changed the product: %+v, was %+v", now, p)
 	}
@@ -173,7 +173,7 @@ func TestOrdersAPIAuth(t *testing.T) {
 		c.Token = tc.token
 		for _, r := range requests {
 			res := c.Do(t, r.method, r.path, map[string]any{"stock": 0})
-			ordersWantProblem(t, res, tc.status, tc.code)
+			wantProblem(t, res, tc.status, tc.code)
 			if tc.status == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Fatalf("%s %s: 401 without WWW-Authenticate: Bearer", r.method, r.path)
 			}
@@ -314,8 +314,8 @@ func TestPlaceOrder(t *testing.T) {
 		t.Fatal("stock not taken")
 	}
 
-	ordersWantProblem(t, s.orders.Do(t, "GET", "/orders/"+uuid.NewString(), nil), 404, "not_found")
-	ordersWantProblem(t, s.orders.Do(t, "GET", "/orders/123", nil), 404, "not_found")
+	wantProblem(t, s.orders.Do(t, "GET", "/orders/"+uuid.NewString(), nil), 404, "not_found")
+	wantProblem(t, s.orders.Do(t, "GET", "/orders/123", nil), 404, "not_found")
 }
 
 func TestPlaceOrderErrors(t *testing.T) {
@@ -352,21 +352,21 @@ func TestPlaceOrderErrors(t *testing.T) {
 	ordersWantFields(t, c.Do(t, "POST", "/orders", ordersBody("", ordersLine(p1.ID, -1)),
 		"Idempotency-Key", "bad\tkey"), "customer_id", "items[0].qty", "Idempotency-Key")
 	ordersWantFields(t, c.Do(t, "POST", "/orders", `{"customer_id":"`+customer+`","items":[{"product_id":"`+p1.ID+`","qty":1,"price":1}]}`), "price")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", nil), 400, "validation_failed")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", `{"customer_id":`), 400, "validation_failed")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", `customer_id=x`, "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported_media_type")
+	wantProblem(t, c.Do(t, "POST", "/orders", nil), 400, "validation_failed")
+	wantProblem(t, c.Do(t, "POST", "/orders", `{"customer_id":`), 400, "validation_failed")
+	wantProblem(t, c.Do(t, "POST", "/orders", `customer_id=x`, "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported_media_type")
 	big := fmt.Sprintf(`{"customer_id":%q,"items":[],"pad":%q}`, customer, strings.Repeat("x", httpapi.MaxBodyBytes))
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", big), 413, "payload_too_large")
+	wantProblem(t, c.Do(t, "POST", "/orders", big), 413, "payload_too_large")
 	unchanged()
 
 	// References to things that do not exist.
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", ordersBody(uuid.NewString(), ordersLine(p1.ID, 1))), 422, "customer_not_found")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", ordersBody(customer, ordersLine(p1.ID, 1), ordersLine(uuid.NewString(), 1))), 422, "product_not_found")
+	wantProblem(t, c.Do(t, "POST", "/orders", ordersBody(uuid.NewString(), ordersLine(p1.ID, 1))), 422, "customer_not_found")
+	wantProblem(t, c.Do(t, "POST", "/orders", ordersBody(customer, ordersLine(p1.ID, 1), ordersLine(uuid.NewString(), 1))), 422, "product_not_found")
 	unchanged()
 
 	// Short stock names every short line, and only those.
 	res := c.Do(t, "POST", "/orders", ordersBody(customer, ordersLine(p1.ID, 4), ordersLine(p2.ID, 3)))
-	p := ordersWantProblem(t, res, 409, "insufficient_stock")
+	p := wantProblem(t, res, 409, "insufficient_stock")
 	var details []ordersShortage
 	raw, _ := json.Marshal(p.Details)
 	json.Unmarshal(raw, &details)
@@ -377,7 +377,7 @@ func TestPlaceOrderErrors(t *testing.T) {
 		t.Fatalf("details %s, want %+v", raw, wantShort)
 	}
 	res = c.Do(t, "POST", "/orders", ordersBody(customer, ordersLine(p1.ID, 3), ordersLine(p2.ID, 2), ordersLine(p2.ID, 1)))
-	p = ordersWantProblem(t, res, 409, "insufficient_stock")
+	p = wantProblem(t, res, 409, "insufficient_stock")
 	raw, _ = json.Marshal(p.Details)
 	details = nil
 	json.Unmarshal(raw, &details)
@@ -397,7 +397,7 @@ func TestPlaceOrderErrors(t *testing.T) {
 	s.orders.Do(t, "PATCH", "/products/"+p1.ID, map[string]any{"stock": 5}).Want(t, 200)
 	s.place(t, ordersBody(other, ordersLine(p1.ID, 1)))
 	s.customers.Do(t, "DELETE", "/customers/"+other, nil).Want(t, 204)
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", ordersBody(other, ordersLine(p1.ID, 1))), 422, "customer_not_found")
+	wantProblem(t, c.Do(t, "POST", "/orders", ordersBody(other, ordersLine(p1.ID, 1))), 422, "customer_not_found")
 	if s.stock(t, p1.ID) != 4 || len(s.ordersOf(t, other)) != 1 {
 		t.Fatal("an order for a deleted customer was written")
 	}
@@ -510,8 +510,8 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 		}
 	}
 	// The same key with another request.
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", ordersBody(customer, ordersLine(p1.ID, 3)), "Idempotency-Key", "place-1"), 422, "idempotency_key_reused")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders", ordersBody(s.newCustomer(t), ordersLine(p1.ID, 2), ordersLine(p2.ID, 1)),
+	wantProblem(t, c.Do(t, "POST", "/orders", ordersBody(customer, ordersLine(p1.ID, 3)), "Idempotency-Key", "place-1"), 422, "idempotency_key_reused")
+	wantProblem(t, c.Do(t, "POST", "/orders", ordersBody(s.newCustomer(t), ordersLine(p1.ID, 2), ordersLine(p2.ID, 1)),
 		"Idempotency-Key", "place-1"), 422, "idempotency_key_reused")
 	// Keys are compared exactly.
 	other := s.place(t, body, "Idempotency-Key", "PLACE-1")
@@ -600,16 +600,16 @@ func TestConfirmOrder(t *testing.T) {
 	}
 	// A key belongs to one order.
 	o2 := s.place(t, ordersBody(customer, ordersLine(p.ID, 1)))
-	ordersWantProblem(t, c.Do(t, "POST", "/orders/"+o2.ID+"/confirm", nil, "X-Idempotency-Key", "confirm-1"), 422, "idempotency_key_reused")
+	wantProblem(t, c.Do(t, "POST", "/orders/"+o2.ID+"/confirm", nil, "X-Idempotency-Key", "confirm-1"), 422, "idempotency_key_reused")
 	if s.order(t, o2.ID).Status != "CREATED" {
 		t.Fatal("a reused key confirmed another order")
 	}
 	// A canceled order cannot be confirmed; the key stays free for it.
 	c.Do(t, "POST", "/orders/"+o2.ID+"/cancel", nil).Want(t, 200)
-	ordersWantProblem(t, c.Do(t, "POST", "/orders/"+o2.ID+"/confirm", nil, "X-Idempotency-Key", "confirm-3"), 409, "invalid_transition")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders/"+o2.ID+"/confirm", nil, "X-Idempotency-Key", "confirm-3"), 409, "invalid_transition")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders/"+uuid.NewString()+"/confirm", nil, "X-Idempotency-Key", "confirm-4"), 404, "not_found")
-	ordersWantProblem(t, c.Do(t, "POST", "/orders/x/confirm", nil, "X-Idempotency-Key", "confirm-4"), 404, "not_found")
+	wantProblem(t, c.Do(t, "POST", "/orders/"+o2.ID+"/confirm", nil, "X-Idempotency-Key", "confirm-3"), 409, "invalid_transition")
+	wantProblem(t, c.Do(t, "POST", "/orders/"+o2.ID+"/confirm", nil, "X-Idempotency-Key", "confirm-3"), 409, "invalid_transition")
+	wantProblem(t, c.Do(t, "POST", "/orders/"+uuid.NewString()+"/confirm", nil, "X-Idempotency-Key", "confirm-4"), 404, "not_found")
+	wantProblem(t, c.Do(t, "POST", "/orders/x/confirm", nil, "X-Idempotency-Key", "confirm-4"), 404, "not_found")
 
 	// The stored response is what a key gets back, even once the order has
 	// moved on.
@@ -618,7 +618,7 @@ func TestConfirmOrder(t *testing.T) {
 	if string(r.Body) != string(first.Body) || r.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay after cancel: %s", r.Body)
 	}
-	ordersWantProblem(t, c.Do(t, "POST", path, nil, "X-Idempotency-Key", "confirm-5"), 409, "invalid_transition")
+	wantProblem(t, c.Do(t, "POST", path, nil, "X-Idempotency-Key", "confirm-5"), 409, "invalid_transition")
 }
 
 func TestConfirmConcurrentlyWithOneKey(t *testing.T) {
@@ -720,7 +720,7 @@ func TestCancelOrder(t *testing.T) {
 		t.Fatalf("cancel within the window: %+v, stock %d", canceled, s.stock(t, p2.ID))
 	}
 
-	ordersWantProblem(t, c.Do(t, "POST", "/orders/"+uuid.NewString()+"/cancel", nil), 404, "not_found")
+	wantProblem(t, c.Do(t, "POST", "/orders/"+uuid.NewString()+"/cancel", nil), 404, "not_found")
 }
 
 func TestCancelWindow(t *testing.T) {
@@ -741,7 +741,7 @@ func TestCancelWindow(t *testing.T) {
 		t.Fatal("a cancel within the window did not give stock back")
 	}
 	clock.Advance(2 * time.Second)
-	ordersWantProblem(t, c.Do(t, "POST", "/orders/"+late.ID+"/cancel", nil), 409, "cancel_window_expired")
+	wantProblem(t, c.Do(t, "POST", "/orders/"+late.ID+"/cancel", nil), 409, "cancel_window_expired")
 	if got := s.order(t, late.ID); got.Status != "CONFIRMED" || got.CanceledAt != nil || s.stock(t, p.ID) != 8 {
 		t.Fatalf("an expired cancel changed something: %+v, stock %d", got, s.stock(t, p.ID))
 	}
@@ -856,9 +856,12 @@ func TestPlaceOrderWhileCustomersAPIIsDown(t *testing.T) {
 	}
 	for _, key := range []string{"", "down-1"} {
 		res := s.orders.Do(t, "POST", "/orders", ordersBody(customer, ordersLine(p.ID, 1)), "Idempotency-Key", key)
-		ordersWantProblem(t, res, 503, "dependency_unavailable")
+		prob := wantProblem(t, res, 503, "dependency_unavailable")
 		if res.Header.Get("Retry-After") == "" {
 			t.Fatal("503 without Retry-After")
+		}
+		if prob.Detail != "customers-api is unavailable" {
+			t.Fatalf("detail %q: a client must learn which service failed, and nothing of its address or error", prob.Detail)
 		}
 	}
 	if s.stock(t, p.ID) != 10 || len(s.ordersOf(t, customer)) != 0 {
