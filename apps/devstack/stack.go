@@ -16,6 +16,7 @@ import (
 	"github.com/b2borders/platform/adapters/httpapi"
 	"github.com/b2borders/platform/adapters/mysql"
 	"github.com/b2borders/platform/apps/wire/customersapi"
+	orchestratorapp "github.com/b2borders/platform/apps/wire/orchestrator"
 	"github.com/b2borders/platform/apps/wire/ordersapi"
 	"github.com/b2borders/platform/apps/wire/shell"
 	"github.com/b2borders/platform/migrations"
@@ -48,7 +49,7 @@ func loadConfig(env *shell.Env) config {
 		},
 		customersPort:    env.Port("CUSTOMERS_PORT", customersapi.DefaultPort),
 		ordersPort:       env.Port("ORDERS_PORT", ordersapi.DefaultPort),
-		orchestratorPort: env.Port("ORCHESTRATOR_PORT", 3000),
+		orchestratorPort: env.Port("ORCHESTRATOR_PORT", orchestratorapp.DefaultPort),
 		sampleData:       true,
 	}
 }
@@ -139,6 +140,17 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 		return nil, fmt.Errorf("orders-api: %w", err)
 	}
 	s.ordersURL = orders
+
+	orchestrator, err := s.run(ctx, orchestratorapp.Module(orchestratorapp.Config{
+		Port:         cfg.orchestratorPort,
+		CustomersURL: s.customersURL,
+		OrdersURL:    s.ordersURL,
+		Auth:         cfg.auth,
+	}, log))
+	if err != nil {
+		return nil, fmt.Errorf("orchestrator: %w", err)
+	}
+	s.orchestratorURL = orchestrator
 
 	if embedded {
 		if err := s.withServer(ctx, func(db *sql.DB) error {

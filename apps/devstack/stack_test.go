@@ -137,3 +137,39 @@ func TestStackKeepsStockExactUnderConcurrentBuyers(t *testing.T) {
 		t.Fatalf("stock %d and %d orders, want 0 and 10", p.Stock, len(orders.Data))
 	}
 }
+
+func TestStackOrchestratesAnOrderOnce(t *testing.T) {
+	s, cfg := startTestStack(t)
+	c := client{t: t, token: cfg.auth.ServiceToken}
+	const acme, laptop = "0192f3a0-7c1a-7d2e-8b3c-4d5e6f700001", "0192f3a0-7c1a-7d2e-8b3c-4d5e6f710001"
+	body := map[string]any{
+		"customer_id": acme, "items": []map[string]any{{"product_id": laptop, "qty": 2}},
+		"idempotency_key": "devstack-checkout-1",
+	}
+	var first, again struct {
+		Success bool `json:"success"`
+		Data    struct {
+			Order struct {
+				ID         string `json:"id"`
+				Status     string `json:"status"`
+				TotalCents int64  `json:"total_cents"`
+			} `json:"order"`
+		} `json:"data"`
+	}
+	if st := c.do("POST", s.orchestratorURL+"/orchestrator/create-and-confirm-order", body, &first); st != 201 {
+		t.Fatalf("orchestrate: %d", st)
+	}
+	if !first.Success || first.Data.Order.Status != "CONFIRMED" || first.Data.Order.TotalCents != 2*129900 {
+		t.Fatalf("orchestrated %+v", first)
+	}
+	if st := c.do("POST", s.orchestratorURL+"/orchestrate-order", body, &again); st != 201 || again.Data.Order.ID != first.Data.Order.ID {
+		t.Fatalf("retry: %d, order %s, want %s", st, again.Data.Order.ID, first.Data.Order.ID)
+	}
+	var p struct {
+		Stock int64 `json:"stock"`
+	}
+	c.do("GET", s.ordersURL+"/products/"+laptop, nil, &p)
+	if p.Stock != 50-2 {
+		t.Fatalf("stock %d after one order of 2 from 50, retried", p.Stock)
+	}
+}
