@@ -1,12 +1,26 @@
 # Every package of every module in the workspace; `go test ./...` does not
 # cross module boundaries from the workspace root.
+SHELL := bash
+
 PKGS := ./core/... ./adapters/... ./apps/... ./apps/devstack/... ./testsuite/... ./migrations/...
 
 # The contract and end-to-end suites need a MySQL server they may create
-# databases on: TEST_MYSQL_DSN, or a Docker engine for testcontainers.
+# databases on: TEST_MYSQL_DSN, or a Docker engine for testcontainers. The
+# end-to-end suites then run again on the dev stack's embedded engine.
 .PHONY: test
 test: vet
 	go test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) test-devstack
+
+# The end-to-end suites on the dev stack's embedded engine, as the dev stack
+# serves it (one transaction at a time, no secondary indexes).
+ENGINE_ADDR ?= 127.0.0.1:33306
+.PHONY: test-devstack
+test-devstack:
+	go build -o bin/devstack ./apps/devstack
+	bin/devstack -engine $(ENGINE_ADDR) & pid=$$!; trap 'kill $$pid' EXIT; \
+	for i in $$(seq 50); do (echo > /dev/tcp/$(subst :,/,$(ENGINE_ADDR))) 2>/dev/null && break; sleep 0.2; done; \
+	TEST_MYSQL_DSN='root@tcp($(ENGINE_ADDR))/' go test -race -count=1 -timeout 10m ./testsuite/e2e/ ./testsuite/orchestrator/
 
 .PHONY: vet
 vet:

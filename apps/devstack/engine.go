@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -23,18 +22,23 @@ import (
 // Its sessions are not safe to run side by side: two connections working at
 // once, even on different databases, can lose rows from an index, and its
 // SELECT … FOR UPDATE does not block. So the engine admits one transaction
-// at a time, across all connections; see serialized.
+// at a time, across all connections; see serialized. It also loses entries
+// from non-unique secondary indexes when a transaction that inserted rows
+// rolls back, after which lists read through such an index silently miss
+// rows; so tables are created without those indexes, and the same queries
+// scan and sort, which is exact and, at development sizes, fast enough.
 type engine struct {
 	srv  *server.Server
 	addr string
 }
 
-func startEngine() (*engine, error) {
+// startEngine serves an empty engine on addr (host:port; port 0 picks one).
+func startEngine(addr string) (*engine, error) {
 	logrus.SetLevel(logrus.ErrorLevel)
 	// Primary keys must be real indexes, or foreign keys cannot reference them.
 	pro := memory.NewDBProvider()
 	pro.WithOption(memory.NativeIndexProvider(true))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -47,41 +51,6 @@ func startEngine() (*engine, error) {
 	}
 	go srv.Start()
 	return &engine{srv: srv, addr: ln.Addr().String()}, nil
-}
-
-// dropSecondaryIndexes removes the non-unique indexes of the named
-// databases. The engine loses entries from secondary indexes when a
-// transaction that inserted rows rolls back, after which lists read through
-// such an index silently miss rows; without the index, the same queries scan
-// and sort, which is exact and, at development sizes, fast enough.
-func dropSecondaryIndexes(ctx context.Context, db *sql.DB, schemas ...string) error {
-	q, args := "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE NON_UNIQUE = 1 AND TABLE_SCHEMA IN (?"+strings.Repeat(", ?", len(schemas)-1)+")", make([]any, len(schemas))
-	for i, s := range schemas {
-		args[i] = s
-	}
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	var drops []string
-	for rows.Next() {
-		var schema, table, index string
-		if err := rows.Scan(&schema, &table, &index); err != nil {
-			rows.Close()
-			return err
-		}
-		drops = append(drops, fmt.Sprintf("DROP INDEX `%s` ON `%s`.`%s`", index, schema, table))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, d := range drops {
-		if _, err := db.ExecContext(ctx, d); err != nil {
-			return fmt.Errorf("%s: %w", d, err)
-		}
-	}
-	return nil
 }
 
 // dsn is a go-sql-driver DSN for the engine's root user, naming no database.
@@ -149,10 +118,36 @@ func (s *serialized) run(ctx context.Context, c *mysql.Conn, query string, fn fu
 }
 
 func (s *serialized) ComQuery(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn) error {
+	query = withoutSecondaryIndexes(query)
 	return s.run(ctx, c, query, func() error { return s.Handler.ComQuery(ctx, c, query, cb) })
 }
 
+// secondaryIndex matches a non-unique index clause of CREATE TABLE, such as
+// ", KEY ix_orders_created (created_at, id)"; UNIQUE keys are kept.
+var secondaryIndex = regexp.MustCompile("(?i),\\s*(?:KEY|INDEX)\\s+`?\\w+`?\\s*\\([^)]*\\)")
+
+// withoutSecondaryIndexes strips the non-unique indexes from a CREATE TABLE.
+func withoutSecondaryIndexes(query string) string {
+	if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stripSQLComments(query))), "CREATE TABLE") {
+		return query
+	}
+	return secondaryIndex.ReplaceAllString(query, "")
+}
+
+// stripSQLComments drops "--" comment lines, which migrations start with.
+func stripSQLComments(q string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(q, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
 func (s *serialized) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn) (string, error) {
+	query = withoutSecondaryIndexes(query)
 	var rest string
 	err := s.run(ctx, c, query, func() error {
 		var err error

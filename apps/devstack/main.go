@@ -4,6 +4,9 @@
 // module its own binary runs, with sample data loaded. It prints a
 // development token and a first request to try, and stops on Ctrl-C.
 //
+// With -engine ADDR it serves only the embedded engine on ADDR, which the
+// test suites can be pointed at (TEST_MYSQL_DSN=root@tcp(ADDR)/).
+//
 // Environment, all optional: DATABASE_URL (a MySQL server to use instead of
 // the embedded engine; customers_db and orders_db are created on it),
 // JWT_SECRET, SERVICE_TOKEN, CUSTOMERS_PORT (3001), ORDERS_PORT (3002),
@@ -12,6 +15,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -23,6 +27,13 @@ import (
 )
 
 func main() {
+	engineOnly := flag.String("engine", "", "serve only the embedded engine on this host:port")
+	flag.Parse()
+	if *engineOnly != "" {
+		serveEngine(*engineOnly)
+		return
+	}
+
 	env := shell.NewEnv(nil)
 	log := shell.NewLogger(env)
 	cfg := loadConfig(env)
@@ -45,15 +56,30 @@ func main() {
 	}
 	fmt.Print(banner(s, cfg, token))
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
+	waitForSignal()
 	ctx, cancel = context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := s.stop(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack: stop:", err)
 		os.Exit(1)
 	}
+}
+
+func waitForSignal() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+}
+
+func serveEngine(addr string) {
+	e, err := startEngine(addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("embedded engine on %s: %s\n", e.addr, e.dsn())
+	waitForSignal()
+	e.close()
 }
 
 func banner(s *stack, cfg config, token string) string {

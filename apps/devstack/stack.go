@@ -84,7 +84,7 @@ func (s *stack) serverDSN(cfg config) (string, bool, error) {
 		c.DBName = ""
 		return c.FormatDSN(), false, nil
 	}
-	e, err := startEngine()
+	e, err := startEngine("127.0.0.1:0")
 	if err != nil {
 		return "", false, err
 	}
@@ -152,29 +152,12 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 	}
 	s.orchestratorURL = orchestrator
 
-	if embedded {
-		if err := s.withServer(ctx, func(db *sql.DB) error {
-			return dropSecondaryIndexes(ctx, db, "customers_db", "orders_db")
-		}); err != nil {
-			return nil, fmt.Errorf("embedded engine: %w", err)
-		}
-	}
 	if cfg.sampleData {
 		if err := loadSampleData(ctx, server); err != nil {
 			return nil, fmt.Errorf("sample data: %w", err)
 		}
 	}
 	return s, nil
-}
-
-// withServer runs fn with a connection pool on the database server.
-func (s *stack) withServer(ctx context.Context, fn func(*sql.DB) error) error {
-	db, err := sql.Open("mysql", s.server)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return fn(db)
 }
 
 // run starts one service's app and returns its base URL.
@@ -233,7 +216,7 @@ func loadSampleData(ctx context.Context, serverDSN string) error {
 	}
 	defer db.Close()
 	for _, stmt := range strings.Split(string(migrations.SampleData), ";\n") {
-		if stmt = strings.TrimSpace(stripComments(stmt)); stmt == "" {
+		if stmt = strings.TrimSpace(stripSQLComments(stmt)); stmt == "" {
 			continue
 		}
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
@@ -241,15 +224,4 @@ func loadSampleData(ctx context.Context, serverDSN string) error {
 		}
 	}
 	return nil
-}
-
-func stripComments(s string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-			b.WriteString(line)
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
 }

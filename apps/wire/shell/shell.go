@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/fx"
@@ -43,6 +44,34 @@ type Server struct {
 	Name string
 	addr string
 	srv  *http.Server
+
+	mu sync.Mutex
+	// fresh holds connections that have not sent a request yet. Clients
+	// dial spare connections under load; Shutdown would wait five seconds
+	// for each before it counts it idle, so they are closed at once.
+	fresh map[net.Conn]struct{}
+}
+
+func (s *Server) trackState(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if state == http.StateNew {
+		s.fresh[c] = struct{}{}
+	} else {
+		delete(s.fresh, c)
+	}
+}
+
+// shutdown drains in-flight requests after dropping connections that have
+// none.
+func (s *Server) shutdown(ctx context.Context) error {
+	s.srv.SetKeepAlivesEnabled(false)
+	s.mu.Lock()
+	for c := range s.fresh {
+		c.Close()
+	}
+	s.mu.Unlock()
+	return s.srv.Shutdown(ctx)
 }
 
 // Addr returns the address the server listens on, once the app started.
@@ -59,7 +88,8 @@ type ServerConfig struct {
 // requests are drained at stop.
 func NewServer(lc fx.Lifecycle, log *slog.Logger, cfg ServerConfig, h http.Handler) *Server {
 	s := &Server{
-		Name: cfg.Name,
+		Name:  cfg.Name,
+		fresh: map[net.Conn]struct{}{},
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -69,6 +99,7 @@ func NewServer(lc fx.Lifecycle, log *slog.Logger, cfg ServerConfig, h http.Handl
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
+	s.srv.ConnState = s.trackState
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
@@ -84,9 +115,7 @@ func NewServer(lc fx.Lifecycle, log *slog.Logger, cfg ServerConfig, h http.Handl
 			}()
 			return nil
 		},
-		OnStop: func(ctx context.Context) error {
-			return s.srv.Shutdown(ctx)
-		},
+		OnStop: s.shutdown,
 	})
 	return s
 }
