@@ -31,18 +31,9 @@ type Config struct {
 // LoadConfig reads the service's variables; env.Err reports the first bad one.
 func LoadConfig(env *shell.Env) Config {
 	return Config{
-		Port: env.Port("PORT", DefaultPort),
-		MySQL: mysql.Config{
-			DSN: env.Required("DATABASE_URL", func(v string) error {
-				_, err := mysql.ParseDSN(v)
-				return err
-			}),
-			Schema: migrations.Customers,
-		},
-		Auth: httpapi.AuthConfig{
-			JWTSecret:    env.Secret("JWT_SECRET", shell.MinSecretLen),
-			ServiceToken: env.Secret("SERVICE_TOKEN", shell.MinSecretLen),
-		},
+		Port:  env.Port("PORT", DefaultPort),
+		MySQL: shell.LoadMySQL(env, migrations.Customers),
+		Auth:  shell.LoadAuth(env),
 	}
 }
 

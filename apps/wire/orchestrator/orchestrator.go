@@ -47,10 +47,7 @@ func LoadConfig(env *shell.Env) Config {
 		Port:         env.Port("PORT", DefaultPort),
 		CustomersURL: env.URL("CUSTOMERS_API_URL"),
 		OrdersURL:    env.URL("ORDERS_API_URL"),
-		Auth: httpapi.AuthConfig{
-			JWTSecret:    env.Secret("JWT_SECRET", shell.MinSecretLen),
-			ServiceToken: env.Secret("SERVICE_TOKEN", shell.MinSecretLen),
-		},
+		Auth:         shell.LoadAuth(env),
 	}
 }
 

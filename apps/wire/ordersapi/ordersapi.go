@@ -44,18 +44,9 @@ type Config struct {
 // LoadConfig reads the service's variables; env.Err reports the first bad one.
 func LoadConfig(env *shell.Env) Config {
 	cfg := Config{
-		Port: env.Port("PORT", DefaultPort),
-		MySQL: mysql.Config{
-			DSN: env.Required("DATABASE_URL", func(v string) error {
-				_, err := mysql.ParseDSN(v)
-				return err
-			}),
-			Schema: migrations.Orders,
-		},
-		Auth: httpapi.AuthConfig{
-			JWTSecret:    env.Secret("JWT_SECRET", shell.MinSecretLen),
-			ServiceToken: env.Secret("SERVICE_TOKEN", shell.MinSecretLen),
-		},
+		Port:  env.Port("PORT", DefaultPort),
+		MySQL: shell.LoadMySQL(env, migrations.Orders),
+		Auth:  shell.LoadAuth(env),
 		Ordering: ordering.Config{
 			CancelWindow:   env.Duration("CANCEL_WINDOW", ordering.DefaultCancelWindow),
 			IdempotencyTTL: env.Duration("IDEMPOTENCY_TTL", idempotency.DefaultTTL),
