@@ -1,7 +1,7 @@
-# Every package of every module in the workspace; `go test ./...` does not
-# cross module boundaries from the workspace root.
 SHELL := bash
 
+# Every package of every module in the workspace; `go test ./...` does not
+# cross module boundaries from the workspace root.
 PKGS := ./core/... ./adapters/... ./apps/... ./apps/devstack/... ./testsuite/... ./migrations/...
 
 # The contract and end-to-end suites need a MySQL server they may create
