@@ -2,19 +2,29 @@ package apptest
 
 import (
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 
+	"github.com/b2borders/platform/adapters/customersclient"
 	"github.com/b2borders/platform/adapters/httpapi"
 	"github.com/b2borders/platform/adapters/mysql"
 	"github.com/b2borders/platform/apps/wire/customersapi"
+	"github.com/b2borders/platform/apps/wire/ordersapi"
+	"github.com/b2borders/platform/core/ordering"
 	"github.com/b2borders/platform/migrations"
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
 
-// PoolSize bounds each booted service's database pool, so that a test with
-// several services stays well under the server's connection limit.
+// PoolSize bounds each booted service's database pool. Tests run in
+// parallel, with several services each, against one server whose
+// connection limit (151 by default) they must stay well under; a small pool
+// also makes concurrent requests queue for connections, which is one more
+// interleaving the properties must survive.
 const PoolSize = 8
+
+// Auth is the auth configuration every test service shares.
+var Auth = httpapi.AuthConfig{JWTSecret: JWTSecret, ServiceToken: ServiceToken}
 
 // Service is a booted service.
 type Service struct {
@@ -25,11 +35,30 @@ type Service struct {
 // StartCustomers boots customers-api on a fresh database.
 func StartCustomers(t testing.TB) Service {
 	t.Helper()
-	cfg := customersapi.Config{
-		Port:  0,
+	url, app := Boot(t, customersapi.Module(customersapi.Config{
 		MySQL: mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Customers, MaxOpenConns: PoolSize},
-		Auth:  httpapi.AuthConfig{JWTSecret: JWTSecret, ServiceToken: ServiceToken},
-	}
-	url, app := Boot(t, customersapi.Module(cfg, Logger()))
+		Auth:  Auth,
+	}, Logger()))
+	return Service{URL: url, App: app}
+}
+
+// OrdersOptions say how to boot an orders-api.
+type OrdersOptions struct {
+	// DSN is its database; several replicas may share one.
+	DSN          string
+	CustomersURL string
+	// Now is its clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// StartOrders boots an orders-api.
+func StartOrders(t testing.TB, o OrdersOptions) Service {
+	t.Helper()
+	url, app := Boot(t, ordersapi.Module(ordersapi.Config{
+		MySQL:     mysql.Config{DSN: o.DSN, Schema: migrations.Orders, MaxOpenConns: PoolSize},
+		Auth:      Auth,
+		Customers: customersclient.Config{BaseURL: o.CustomersURL, ServiceToken: ServiceToken},
+		Ordering:  ordering.Config{Now: o.Now},
+	}, Logger()))
 	return Service{URL: url, App: app}
 }

@@ -13,13 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/b2borders/platform/adapters/customersclient"
 	"github.com/b2borders/platform/adapters/httpapi"
-	"github.com/b2borders/platform/adapters/mysql"
-	"github.com/b2borders/platform/apps/wire/customersapi"
-	"github.com/b2borders/platform/apps/wire/ordersapi"
-	"github.com/b2borders/platform/core/ordering"
-	"github.com/b2borders/platform/migrations"
 	"github.com/b2borders/platform/testsuite/apptest"
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
@@ -43,21 +37,10 @@ func (c *ordersClock) Now() time.Time { return time.Now().Add(time.Duration(c.of
 
 func (c *ordersClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-// ordersPoolSize bounds each service's database pool. Tests run in
-// parallel, with up to three services each, against one server whose
-// connection limit (151 by default) they must stay well under; a small pool
-// also makes concurrent requests queue for connections, which is one more
-// interleaving the properties must survive.
-const ordersPoolSize = 8
-
 // newOrdersStack boots both services; clock, when not nil, is orders-api's.
 func newOrdersStack(t *testing.T, clock *ordersClock) *ordersStack {
 	t.Helper()
-	url, app := apptest.Boot(t, customersapi.Module(customersapi.Config{
-		MySQL: mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Customers, MaxOpenConns: ordersPoolSize},
-		Auth:  httpapi.AuthConfig{JWTSecret: apptest.JWTSecret, ServiceToken: apptest.ServiceToken},
-	}, apptest.Logger()))
-	s := &ordersStack{customersSvc: apptest.Service{URL: url, App: app}, ordersDSN: dbtest.NewDatabase(t)}
+	s := &ordersStack{customersSvc: apptest.StartCustomers(t), ordersDSN: dbtest.NewDatabase(t)}
 	s.customers = &apptest.Client{
 		Base:  s.customersSvc.URL,
 		Token: apptest.OperatorToken(t),
@@ -71,21 +54,11 @@ func newOrdersStack(t *testing.T, clock *ordersClock) *ordersStack {
 // returns an operator client for it.
 func (s *ordersStack) bootOrders(t *testing.T, clock *ordersClock) *apptest.Client {
 	t.Helper()
-	cfg := ordersapi.Config{
-		MySQL: mysql.Config{DSN: s.ordersDSN, Schema: migrations.Orders, MaxOpenConns: ordersPoolSize},
-		Auth:  httpapi.AuthConfig{JWTSecret: apptest.JWTSecret, ServiceToken: apptest.ServiceToken},
-		Customers: customersclient.Config{
-			BaseURL: s.customersSvc.URL, ServiceToken: apptest.ServiceToken,
-		},
-	}
+	o := apptest.OrdersOptions{DSN: s.ordersDSN, CustomersURL: s.customersSvc.URL}
 	if clock != nil {
-		cfg.Ordering = ordering.Config{Now: clock.Now}
+		o.Now = clock.Now
 	}
-	url, _ := apptest.Boot(t, ordersapi.Module(cfg, apptest.Logger()))
-	// A concurrent burst can leave the client a connection it dialed but
-	// never sent a request on; the server's Shutdown would wait five
-	// seconds for it. Cleanups run last first, so this precedes the stop.
-	t.Cleanup(http.DefaultTransport.(*http.Transport).CloseIdleConnections)
+	url := apptest.StartOrders(t, o).URL
 	return &apptest.Client{
 		Base:  url,
 		Token: apptest.OperatorToken(t),

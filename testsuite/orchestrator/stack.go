@@ -20,12 +20,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 
-	"github.com/b2borders/platform/adapters/customersclient"
-	"github.com/b2borders/platform/adapters/httpapi"
-	"github.com/b2borders/platform/adapters/mysql"
 	"github.com/b2borders/platform/apps/wire/orchestrator"
-	"github.com/b2borders/platform/apps/wire/ordersapi"
-	"github.com/b2borders/platform/migrations"
 	"github.com/b2borders/platform/testsuite/apptest"
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
@@ -49,11 +44,7 @@ func NewStack(t testing.TB) *Stack {
 	t.Helper()
 	customers := apptest.StartCustomers(t)
 	dsn := dbtest.NewDatabase(t)
-	ordersURL, _ := apptest.Boot(t, ordersapi.Module(ordersapi.Config{
-		MySQL:     mysql.Config{DSN: dsn, Schema: migrations.Orders},
-		Auth:      httpapi.AuthConfig{JWTSecret: apptest.JWTSecret, ServiceToken: apptest.ServiceToken},
-		Customers: customersclient.Config{BaseURL: customers.URL, ServiceToken: apptest.ServiceToken},
-	}, apptest.Logger()))
+	ordersURL := apptest.StartOrders(t, apptest.OrdersOptions{DSN: dsn, CustomersURL: customers.URL}).URL
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +66,7 @@ func (s *Stack) Config() orchestrator.Config {
 		Port:         0,
 		CustomersURL: s.CustomersProxy.URL,
 		OrdersURL:    s.OrdersProxy.URL,
-		Auth:         httpapi.AuthConfig{JWTSecret: apptest.JWTSecret, ServiceToken: apptest.ServiceToken},
+		Auth:         apptest.Auth,
 	}
 }
 
