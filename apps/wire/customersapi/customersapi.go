@@ -39,6 +39,8 @@ func LoadConfig(env *shell.Env) Config {
 
 // Module is the whole service for cfg, logging to log.
 func Module(cfg Config, log *slog.Logger) fx.Option {
+	// Every line names the service: the dev stack runs several in one process.
+	log = log.With("service", "customers-api")
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
 		fx.Supply(log, cfg.MySQL, cfg.Auth, shell.ServerConfig{Name: "customers-api", Port: cfg.Port}),

@@ -54,6 +54,8 @@ func LoadConfig(env *shell.Env) Config {
 // Handler is the orchestrator's http.Handler with all it needs, and no
 // server: what the Lambda runs.
 func Handler(cfg Config, log *slog.Logger) fx.Option {
+	// Every line names the service: the dev stack runs several in one process.
+	log = log.With("service", "orchestrator")
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
 		fx.Supply(

@@ -61,6 +61,8 @@ func LoadConfig(env *shell.Env) Config {
 
 // Module is the whole service for cfg, logging to log.
 func Module(cfg Config, log *slog.Logger) fx.Option {
+	// Every line names the service: the dev stack runs several in one process.
+	log = log.With("service", "orders-api")
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
 		fx.Supply(log, cfg.MySQL, cfg.Auth, cfg.Customers, cfg.Ordering,
