@@ -107,10 +107,10 @@ func NewServer(lc fx.Lifecycle, log *slog.Logger, cfg ServerConfig, h http.Handl
 				return err
 			}
 			s.addr = ln.Addr().String()
-			log.Info("listening", "service", cfg.Name, "addr", s.addr)
+			log.Info("listening", "addr", s.addr)
 			go func() {
 				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					log.Error("server stopped", "service", cfg.Name, "error", err.Error())
+					log.Error("server stopped", "error", err.Error())
 				}
 			}()
 			return nil
