@@ -18,6 +18,7 @@ import (
 var Module = fx.Module("mysql",
 	fx.Provide(
 		NewDB,
+		NewBatchDB,
 		fx.Annotate(NewCustomerStore, fx.As(new(customer.Repository))),
 		fx.Annotate(NewProductStore, fx.As(new(catalog.Store))),
 		fx.Annotate(NewOrderStore, fx.As(new(ordering.Store))),
@@ -34,4 +35,15 @@ func NewDB(lc fx.Lifecycle, cfg Config) (*sql.DB, error) {
 	}
 	lc.Append(fx.StopHook(db.Close))
 	return db, nil
+}
+
+// NewBatchDB opens the BatchDB on the same database when the application is
+// built, and closes it when the application stops.
+func NewBatchDB(lc fx.Lifecycle, cfg Config) (*BatchDB, error) {
+	b, err := OpenBatchDB(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(b.Close))
+	return b, nil
 }

@@ -33,12 +33,17 @@ const (
 // the key already used; the caller rolls back and settles the claim outside.
 var errKeyTaken = errors.New("idempotency key already used")
 
+// insertKeySQL claims a key; keyArgs are its parameters.
+const insertKeySQL = "INSERT INTO idempotency_keys (target_type, `key`, target_id, status, request_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+func keyArgs(c idempotency.Claim, target uuid.UUID, status string, now time.Time) []any {
+	return []any{string(c.Scope), []byte(c.Key), target[:], status, c.Fingerprint, now, c.ExpiresAt}
+}
+
 // insertKey claims c's key for the command acting on target, as the first
 // statement of tx.
 func insertKey(ctx context.Context, tx *sql.Tx, c idempotency.Claim, target uuid.UUID, status string, now time.Time) error {
-	_, err := tx.ExecContext(ctx,
-		"INSERT INTO idempotency_keys (target_type, `key`, target_id, status, request_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		string(c.Scope), []byte(c.Key), target[:], status, c.Fingerprint, now, c.ExpiresAt)
+	_, err := tx.ExecContext(ctx, insertKeySQL, keyArgs(c, target, status, now)...)
 	if isDuplicate(err) {
 		return errKeyTaken
 	}

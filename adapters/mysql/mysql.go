@@ -91,12 +91,17 @@ func Open(ctx context.Context, c Config) (*sql.DB, error) {
 			return nil, fmt.Errorf("migrate %s: %w", cfg.DBName, err)
 		}
 	}
+	return openPool(ctx, cfg, c.MaxOpenConns)
+}
+
+// openPool opens a pool of at most n connections (DefaultMaxOpenConns when
+// n is zero) and waits until the database answers.
+func openPool(ctx context.Context, cfg *mysql.Config, n int) (*sql.DB, error) {
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
 	}
 	db := sql.OpenDB(conn)
-	n := c.MaxOpenConns
 	if n <= 0 {
 		n = DefaultMaxOpenConns
 	}

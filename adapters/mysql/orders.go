@@ -22,20 +22,24 @@ import (
 // the orders take, in orders_db.
 type OrderStore struct {
 	db *sql.DB
+	// batches runs the placement transaction; see Place.
+	batches *BatchDB
 	// now tells whether a stored key has expired.
 	now func() time.Time
 }
 
 var _ ordering.Store = (*OrderStore)(nil)
 
-// NewOrderStore returns a store over db.
-func NewOrderStore(db *sql.DB) *OrderStore {
-	return &OrderStore{db: db, now: time.Now}
+// NewOrderStore returns a store over db that places orders through
+// batches, a BatchDB on the same database.
+func NewOrderStore(db *sql.DB, batches *BatchDB) *OrderStore {
+	return &OrderStore{db: db, batches: batches, now: time.Now}
 }
 
 // maxReruns bounds how often a placement or a confirmation runs again
 // because a price changed under it or its expired key had to be cleared
-// first. Deadlocks and lock wait timeouts are retried separately, by inTx.
+// first. Deadlocks and lock wait timeouts are retried separately, by
+// withRetries.
 const maxReruns = 5
 
 // errStockMoved is returned from inside a placement transaction whose stock
@@ -43,7 +47,7 @@ const maxReruns = 5
 // the prices were read.
 var errStockMoved = errors.New("stock or price changed")
 
-// priced is what a placement needs to know of a product.
+// priced is what a placement reads of a product.
 type priced struct {
 	price int64
 	stock int64
@@ -54,40 +58,47 @@ type priced struct {
 // The design serves the hot-row case: orders on the same few products
 // serialize on those product rows, so the time from the first product row
 // lock to COMMIT is all that counts, and nothing but one statement and the
-// commit happens inside it.
+// commit happens inside it. Outside the hot rows, the cost of a placement
+// is its round trips to the database, so the transaction makes two.
 //
 //  1. Outside any transaction, read the lines' prices and stock. A product
 //     missing here is errs.ProductNotFound, and nothing is written. Stock
 //     already short is insufficient stock at once, without a transaction,
 //     unless d has a claim: its key may hold an earlier answer to replay.
-//  2. In one transaction: insert the idempotency key first, when d has a
-//     claim (a concurrent twin blocks on the key until this one ends); insert
-//     the order and, with one multi-row INSERT, its items. None of these
-//     rows is visible to, or locked by, anyone else.
-//  3. Then take the locks with one statement: UPDATE products SET stock =
-//     stock - qty WHERE id IN (…) AND stock >= qty AND price_cents = the
-//     price read in step 1, qty and price picked per row by CASE. InnoDB
-//     walks the IN list on the primary key in ascending order, and d.Lines
-//     is sorted by id, so every placement locks in the same global order.
-//  4. If every line's row changed, COMMIT. Otherwise roll back and re-read
-//     the products outside a transaction: lines short of stock are reported
-//     all at once as insufficient stock; if none is short, a price moved
-//     between steps 1 and 3, and the placement runs again at the new prices.
+//  2. In one round trip, one query of several statements on the BatchDB:
+//     START TRANSACTION; insert the idempotency key, when d has a claim (a
+//     concurrent twin blocks on the key until this one ends); insert the
+//     order and, with one multi-row INSERT, its items (none of these rows
+//     is visible to, or locked by, anyone else); and last, take the locks
+//     with one statement: UPDATE products SET stock = stock - qty WHERE id
+//     IN (…) AND stock >= qty AND price_cents = the price from step 1, qty
+//     and price picked per row by CASE. InnoDB walks the IN list on the
+//     primary key in ascending order, and d.Lines is sorted by id, so
+//     every placement locks in the same global order.
+//  3. If the UPDATE changed every line's row, COMMIT, the second round
+//     trip. Otherwise ROLLBACK and re-read the products outside a
+//     transaction: lines short of stock are reported all at once as
+//     insufficient stock; if none is short, a price moved since step 1,
+//     and the placement runs again at the prices just read. A duplicate
+//     key in step 2 is the claim's key (the order's and items' keys are
+//     this draft's new id): the key is settled and its order replayed, or
+//     the placement runs again once it is free.
 //
-// With interpolateParams every statement is a single round trip, so the row
-// locks are held for the UPDATE and the COMMIT only. A replayed key returns
-// the order it placed, as it is now.
+// The row locks are held for the UPDATE, the reply to the batch and the
+// COMMIT only, as they were when each statement was its own round trip. A
+// replayed key returns the order it placed, as it is now.
 func (s *OrderStore) Place(ctx context.Context, d ordering.Draft) (ordering.Order, bool, error) {
 	if err := checkLines(d.Lines); err != nil {
 		return ordering.Order{}, false, err
 	}
-	prices, err := s.readProducts(ctx, d.Lines)
+	read, err := s.readProducts(ctx, d.Lines)
 	if err != nil {
 		return ordering.Order{}, false, err
 	}
-	if short := shortages(d.Lines, prices); len(short) > 0 && d.Claim == nil {
+	if short := shortages(d.Lines, read); len(short) > 0 && d.Claim == nil {
 		return ordering.Order{}, false, ordering.InsufficientStock(short)
 	}
+	prices := priceOf(read)
 	for attempt := 1; ; attempt++ {
 		o, err := s.placeOnce(ctx, d, prices)
 		switch {
@@ -103,12 +114,14 @@ func (s *OrderStore) Place(ctx context.Context, d ordering.Draft) (ordering.Orde
 				return o, err == nil, err
 			}
 		case errors.Is(err, errStockMoved):
-			if prices, err = s.readProducts(ctx, d.Lines); err != nil {
+			read, err := s.readProducts(ctx, d.Lines)
+			if err != nil {
 				return ordering.Order{}, false, err
 			}
-			if short := shortages(d.Lines, prices); len(short) > 0 {
+			if short := shortages(d.Lines, read); len(short) > 0 {
 				return ordering.Order{}, false, ordering.InsufficientStock(short)
 			}
+			prices = priceOf(read)
 		default:
 			return ordering.Order{}, false, err
 		}
@@ -171,6 +184,14 @@ func (s *OrderStore) readProducts(ctx context.Context, lines []ordering.Line) (m
 	return out, nil
 }
 
+func priceOf(products map[uuid.UUID]priced) map[uuid.UUID]int64 {
+	out := make(map[uuid.UUID]int64, len(products))
+	for id, p := range products {
+		out[id] = p.price
+	}
+	return out
+}
+
 // shortages lists every line its product's stock cannot cover.
 func shortages(lines []ordering.Line, stock map[uuid.UUID]priced) []ordering.Shortage {
 	var short []ordering.Shortage
@@ -183,14 +204,14 @@ func shortages(lines []ordering.Line, stock map[uuid.UUID]priced) []ordering.Sho
 }
 
 // placeOnce runs one placement transaction at the given prices; see Place.
-func (s *OrderStore) placeOnce(ctx context.Context, d ordering.Draft, prices map[uuid.UUID]priced) (ordering.Order, error) {
+func (s *OrderStore) placeOnce(ctx context.Context, d ordering.Draft, prices map[uuid.UUID]int64) (ordering.Order, error) {
 	o := ordering.Order{
 		ID: d.ID, CustomerID: d.CustomerID, Status: ordering.Created,
 		Items:     make([]ordering.Item, len(d.Lines)),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.CreatedAt,
 	}
 	for i, l := range d.Lines {
-		price := prices[l.ProductID].price
+		price := prices[l.ProductID]
 		if price > 0 && l.Qty > (math.MaxInt64-o.TotalCents)/price {
 			return ordering.Order{}, errs.New(errs.Invalid, "the order's total is too large")
 		}
@@ -198,7 +219,13 @@ func (s *OrderStore) placeOnce(ctx context.Context, d ordering.Draft, prices map
 		o.TotalCents += price * l.Qty
 	}
 
-	// Every statement is built before the transaction begins.
+	var b batch
+	b.add(`START TRANSACTION`)
+	if c := d.Claim; c != nil {
+		b.add(insertKeySQL, keyArgs(*c, o.ID, keyCompleted, d.CreatedAt)...)
+	}
+	b.add(`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt)
 	var items strings.Builder
 	items.WriteString(`INSERT INTO order_items (order_id, product_id, qty, unit_price_cents, subtotal_cents) VALUES `)
 	itemArgs := make([]any, 0, 5*len(o.Items))
@@ -209,6 +236,9 @@ func (s *OrderStore) placeOnce(ctx context.Context, d ordering.Draft, prices map
 		items.WriteString("(?, ?, ?, ?, ?)")
 		itemArgs = append(itemArgs, o.ID[:], it.ProductID[:], it.Qty, it.UnitPriceCents, it.SubtotalCents)
 	}
+	b.add(items.String(), itemArgs...)
+	// The first product row lock is taken by this last statement; COMMIT
+	// follows as soon as its count is read.
 	take := newCaseUpdate(d.Lines)
 	take.sql.WriteString(`UPDATE products SET stock = stock - `)
 	take.caseBy(func(l ordering.Line) int64 { return l.Qty })
@@ -218,36 +248,20 @@ func (s *OrderStore) placeOnce(ctx context.Context, d ordering.Draft, prices map
 	take.sql.WriteString(` AND stock >= `)
 	take.caseBy(func(l ordering.Line) int64 { return l.Qty })
 	take.sql.WriteString(` AND price_cents = `)
-	take.caseBy(func(l ordering.Line) int64 { return prices[l.ProductID].price })
+	take.caseBy(func(l ordering.Line) int64 { return prices[l.ProductID] })
+	b.add(take.sql.String(), take.args...)
 
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-		if d.Claim != nil {
-			if err := insertKey(ctx, tx, *d.Claim, o.ID, keyCompleted, d.CreatedAt); err != nil {
-				return err
+	err := withRetries(ctx, func() error {
+		return s.batches.runTx(ctx, &b, func(rows []int64) error {
+			if rows[len(rows)-1] != int64(len(d.Lines)) {
+				return errStockMoved
 			}
-		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, items.String(), itemArgs...); err != nil {
-			return err
-		}
-		// The first product row lock is taken here; COMMIT follows at once.
-		res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n != int64(len(d.Lines)) {
-			return errStockMoved
-		}
-		return nil
+			return nil
+		})
 	})
+	if d.Claim != nil && isDuplicate(err) {
+		return ordering.Order{}, errKeyTaken
+	}
 	return o, err
 }
 

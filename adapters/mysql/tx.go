@@ -32,14 +32,20 @@ func isDuplicate(err error) bool { return errNumber(err) == errDuplicate }
 // out on a lock is run again before the error reaches the caller.
 const maxAttempts = 5
 
-// inTx runs fn in a transaction and commits it. A deadlock, a lock wait
-// timeout or a snapshot conflict rolls the whole transaction back, so fn is
-// simply run again, after a jittered pause that keeps the contenders from
-// colliding in step.
+// inTx runs fn in a transaction and commits it, retried as withRetries says.
 func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	return withRetries(ctx, func() error { return runTx(ctx, db, fn) })
+}
+
+// withRetries runs a transaction, run, until it ends in anything but a
+// deadlock, a lock wait timeout or a snapshot conflict, at most maxAttempts
+// times. Each of those errors leaves nothing of the transaction behind (run
+// rolls back), so run simply runs again, after a jittered pause that keeps
+// the contenders from colliding in step.
+func withRetries(ctx context.Context, run func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = runTx(ctx, db, fn)
+		err = run()
 		if n := errNumber(err); (n != errDeadlock && n != errLockWaitTimeout && n != errRecordChanged) || attempt == maxAttempts {
 			return err
 		}

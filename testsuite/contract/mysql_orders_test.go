@@ -19,21 +19,40 @@ import (
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
 
-// openOrdersDB returns a pool over a fresh, migrated orders database that
-// lives as long as t.
-func openOrdersDB(t *testing.T) *sql.DB {
+// ordersDB is a fresh, migrated orders database: its main pool, and the
+// BatchDB that placements run on.
+type ordersDB struct {
+	*sql.DB
+	batches *mysql.BatchDB
+}
+
+// openOrdersDB returns the pools over a fresh, migrated orders database
+// that lives as long as t.
+func openOrdersDB(t *testing.T) ordersDB {
 	t.Helper()
-	db, err := mysql.Open(t.Context(), mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders})
+	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
+	db, err := mysql.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open orders database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	batches, err := mysql.OpenBatchDB(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("open the batch pool: %v", err)
+	}
+	t.Cleanup(func() { batches.Close() })
+	return ordersDB{DB: db, batches: batches}
+}
+
+// orderStore returns a new order store over d, with a cache of its own,
+// like another replica's.
+func (d ordersDB) orderStore() *mysql.OrderStore {
+	return mysql.NewOrderStore(d.DB, d.batches)
 }
 
 func TestMySQLProductStore(t *testing.T) {
 	contract.RunProductStoreSuite(t, func(t *testing.T) catalog.Store {
-		return mysql.NewProductStore(openOrdersDB(t))
+		return mysql.NewProductStore(openOrdersDB(t).DB)
 	})
 }
 
@@ -41,9 +60,9 @@ func TestMySQLOrderStore(t *testing.T) {
 	contract.RunOrderStoreSuite(t, func(t *testing.T) contract.OrderStores {
 		db := openOrdersDB(t)
 		return contract.OrderStores{
-			Products: mysql.NewProductStore(db),
-			Orders:   mysql.NewOrderStore(db),
-			Keys:     mysql.NewIdempotencyStore(db),
+			Products: mysql.NewProductStore(db.DB),
+			Orders:   db.orderStore(),
+			Keys:     mysql.NewIdempotencyStore(db.DB),
 		}
 	})
 }
@@ -59,10 +78,10 @@ func (knownCustomers) Get(_ context.Context, id uuid.UUID) (customer.Customer, e
 // which has read the product before the change, is taking the row's stock;
 // then commits the change and returns the placement's outcome. These races
 // are why a placement checks price and stock again under the lock.
-func placeAcrossAChange(t *testing.T, db *sql.DB, set string, qty int64) (catalog.Product, placeResult) {
+func placeAcrossAChange(t *testing.T, db ordersDB, set string, qty int64) (catalog.Product, placeResult) {
 	t.Helper()
 	ctx := t.Context()
-	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
+	p, err := catalog.NewService(mysql.NewProductStore(db.DB)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +94,13 @@ func placeAcrossAChange(t *testing.T, db *sql.DB, set string, qty int64) (catalo
 		t.Fatal(err)
 	}
 
-	svc := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{})
+	svc := ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{})
 	done := make(chan placeResult, 1)
 	go func() {
 		o, _, err := svc.Place(ctx, ordering.PlaceRequest{CustomerID: uuid.New(), Lines: []ordering.Line{{ProductID: p.ID, Qty: qty}}})
 		done <- placeResult{o, err}
 	}()
-	waitForStockUpdate(t, db, done)
+	waitForStockUpdate(t, db.DB, done)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +116,11 @@ func TestMySQLPlaceChargesAPriceChangedBeforeTheLock(t *testing.T) {
 	if it := r.o.Items[0]; it.UnitPriceCents != 150 || r.o.TotalCents != 300 {
 		t.Fatalf("charged %d a unit, %d in all; want the new price 150, 300 in all", it.UnitPriceCents, r.o.TotalCents)
 	}
-	got, err := mysql.NewOrderStore(db).Get(t.Context(), r.o.ID)
+	got, err := db.orderStore().Get(t.Context(), r.o.ID)
 	if err != nil || got.TotalCents != 300 {
 		t.Fatalf("stored order: total %d, %v", got.TotalCents, err)
 	}
-	prod, err := mysql.NewProductStore(db).Get(t.Context(), p.ID)
+	prod, err := mysql.NewProductStore(db.DB).Get(t.Context(), p.ID)
 	if err != nil || prod.Stock != 8 {
 		t.Fatalf("stock %d, %v; want 8", prod.Stock, err)
 	}
@@ -122,7 +141,7 @@ func TestMySQLPlaceRefusesStockTakenBeforeTheLock(t *testing.T) {
 	if err := db.QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM order_items)`).Scan(&orders, &items); err != nil {
 		t.Fatal(err)
 	}
-	prod, err := mysql.NewProductStore(db).Get(t.Context(), p.ID)
+	prod, err := mysql.NewProductStore(db.DB).Get(t.Context(), p.ID)
 	if err != nil || prod.Stock != 1 || orders != 0 || items != 0 {
 		t.Fatalf("after the refusal: stock %d (%v), %d orders, %d items; want 1, 0, 0", prod.Stock, err, orders, items)
 	}
@@ -160,5 +179,61 @@ func waitForStockUpdate(t *testing.T, db *sql.DB, done <-chan placeResult) {
 			t.Fatalf("the placement ended before it took the stock: %+v", r)
 		default:
 		}
+	}
+}
+
+// TestMySQLFailedPlacementsLeaveNoTransactionOpen places through a batch
+// pool of one connection, so every placement reuses the connection of the
+// failed ones before it: a shortage found by the stock UPDATE, a duplicate
+// key, a replay. Had any of them left its transaction open, the next
+// placement's START TRANSACTION would commit that transaction's order.
+func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
+	ctx := t.Context()
+	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
+	db, err := mysql.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg.MaxOpenConns = 1
+	batches, err := mysql.OpenBatchDB(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batches.Close()
+	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ordering.NewService(mysql.NewOrderStore(db, batches), knownCustomers{}, ordering.Config{})
+	customer := uuid.New()
+	place := func(key string, qty int64) (ordering.Order, bool, error) {
+		return svc.Place(ctx, ordering.PlaceRequest{CustomerID: customer, Lines: []ordering.Line{{ProductID: p.ID, Qty: qty}}, IdempotencyKey: key})
+	}
+
+	// With a key, a shortage is found by the UPDATE inside the transaction.
+	if _, _, err := place("short", 5); !errs.Is(err, errs.InsufficientStock) {
+		t.Fatalf("short placement: %v, want insufficient_stock", err)
+	}
+	first, _, err := place("k", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key's INSERT fails with a duplicate, mid-batch.
+	again, replayed, err := place("k", 1)
+	if err != nil || !replayed || again.ID != first.ID {
+		t.Fatalf("repeat: %v, replayed %v, order %s; want a replay of %s", err, replayed, again.ID, first.ID)
+	}
+	if _, _, err := place("", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	var orders, items, keys, stock int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM order_items),
+		(SELECT COUNT(*) FROM idempotency_keys), (SELECT stock FROM products)`).Scan(&orders, &items, &keys, &stock); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 2 || items != 2 || keys != 1 || stock != 1 {
+		t.Fatalf("%d orders, %d items, %d keys, stock %d; want 2, 2, 1, 1", orders, items, keys, stock)
 	}
 }

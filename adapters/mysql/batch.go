@@ -1,0 +1,126 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// BatchDB is a second pool on a service's database whose connections accept
+// several statements in one query (go-sql-driver's multiStatements), so
+// that a transaction can send START TRANSACTION and its statements in one
+// round trip.
+//
+// It is a pool of its own, rather than the setting on the service's main
+// pool, so that only the code written for it can send more than one
+// statement at a time: the placement transaction (OrderStore.Place). Its
+// parameters, like every other query's, are interpolated by the driver's
+// own escaping (interpolateParams), never concatenated into the text; the
+// separate pool keeps a mistake elsewhere from ever becoming a stacked
+// statement.
+type BatchDB struct {
+	db *sql.DB
+}
+
+// OpenBatchDB opens a BatchDB on the database c names, bounded like the
+// main pool. It applies no schema: Open does, on the main pool.
+func OpenBatchDB(ctx context.Context, c Config) (*BatchDB, error) {
+	cfg, err := ParseDSN(c.DSN)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MultiStatements = true
+	db, err := openPool(ctx, cfg, c.MaxOpenConns)
+	if err != nil {
+		return nil, err
+	}
+	return &BatchDB{db: db}, nil
+}
+
+// Close closes the pool.
+func (b *BatchDB) Close() error { return b.db.Close() }
+
+// batch is several statements sent as one query. Its parameters are passed
+// separately and interpolated by the driver, as every query's are.
+type batch struct {
+	sql   strings.Builder
+	args  []driver.NamedValue
+	stmts int
+	// err is the first parameter the driver could not take; runTx returns it.
+	err error
+}
+
+// add appends one statement and its parameters.
+func (b *batch) add(stmt string, args ...any) {
+	if b.stmts > 0 {
+		b.sql.WriteString(";\n")
+	}
+	b.sql.WriteString(stmt)
+	b.stmts++
+	for _, a := range args {
+		// What database/sql does before handing a value to the driver, and
+		// Conn.Raw does not.
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil && b.err == nil {
+			b.err = fmt.Errorf("batch parameter %d: %w", len(b.args)+1, err)
+		}
+		b.args = append(b.args, driver.NamedValue{Ordinal: len(b.args) + 1, Value: v})
+	}
+}
+
+// runTx runs b, which must begin with START TRANSACTION, on one connection
+// of the pool in one round trip, hands decide the rows each statement
+// changed, and ends the transaction in a second round trip: COMMIT when
+// decide returns nil, else ROLLBACK, and decide's error is returned. A
+// statement of b that fails stops the batch there (the server runs none
+// after it); the transaction is rolled back and the statement's error
+// returned. A connection on which the transaction may still be open, its
+// COMMIT or ROLLBACK having failed, is closed rather than reused, which
+// rolls the transaction back on the server.
+func (p *BatchDB) runTx(ctx context.Context, b *batch, decide func(rows []int64) error) error {
+	if b.err != nil {
+		return b.err
+	}
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var txErr error
+	rawErr := conn.Raw(func(dc any) error {
+		ex, ok := dc.(driver.ExecerContext)
+		if !ok {
+			txErr = fmt.Errorf("driver connection %T cannot execute statements", dc)
+			return driver.ErrBadConn
+		}
+		res, err := ex.ExecContext(ctx, b.sql.String(), b.args)
+		if err != nil {
+			txErr = err
+		} else if r, ok := res.(mysql.Result); !ok {
+			txErr = fmt.Errorf("driver result %T has no rows per statement", res)
+		} else if rows := r.AllRowsAffected(); len(rows) != b.stmts {
+			txErr = fmt.Errorf("a batch of %d statements returned %d results", b.stmts, len(rows))
+		} else {
+			txErr = decide(rows)
+		}
+		end := "COMMIT"
+		if txErr != nil {
+			end = "ROLLBACK"
+		}
+		if _, err := ex.ExecContext(ctx, end, nil); err != nil {
+			if txErr == nil {
+				txErr = err
+			}
+			return driver.ErrBadConn
+		}
+		return nil
+	})
+	if txErr != nil {
+		return txErr
+	}
+	return rawErr
+}
