@@ -24,6 +24,8 @@ type OrderStore struct {
 	db *sql.DB
 	// batches runs the placement transaction; see Place.
 	batches *BatchDB
+	// prices spares placements a read of known products; see priceCache.
+	prices priceCache
 	// now tells whether a stored key has expired.
 	now func() time.Time
 }
@@ -59,12 +61,15 @@ type priced struct {
 // serialize on those product rows, so the time from the first product row
 // lock to COMMIT is all that counts, and nothing but one statement and the
 // commit happens inside it. Outside the hot rows, the cost of a placement
-// is its round trips to the database, so the transaction makes two.
+// is its round trips to the database, so a placement of products it has
+// placed before makes two.
 //
-//  1. Outside any transaction, read the lines' prices and stock. A product
-//     missing here is errs.ProductNotFound, and nothing is written. Stock
-//     already short is insufficient stock at once, without a transaction,
-//     unless d has a claim: its key may hold an earlier answer to replay.
+//  1. Take the lines' prices from the price cache. If a product is not
+//     there, read every line's price and stock outside any transaction
+//     instead: a product missing here is errs.ProductNotFound, and nothing
+//     is written; stock already short is insufficient stock at once,
+//     without a transaction, unless d has a claim: its key may hold an
+//     earlier answer to replay.
 //  2. In one round trip, one query of several statements on the BatchDB:
 //     START TRANSACTION; insert the idempotency key, when d has a claim (a
 //     concurrent twin blocks on the key until this one ends); insert the
@@ -78,11 +83,11 @@ type priced struct {
 //  3. If the UPDATE changed every line's row, COMMIT, the second round
 //     trip. Otherwise ROLLBACK and re-read the products outside a
 //     transaction: lines short of stock are reported all at once as
-//     insufficient stock; if none is short, a price moved since step 1,
-//     and the placement runs again at the prices just read. A duplicate
-//     key in step 2 is the claim's key (the order's and items' keys are
-//     this draft's new id): the key is settled and its order replayed, or
-//     the placement runs again once it is free.
+//     insufficient stock; if none is short, a price moved since step 1 (or
+//     the cache was stale), and the placement runs again at the prices
+//     just read. A duplicate key in step 2 is the claim's key (the order's
+//     and items' keys are this draft's new id): the key is settled and its
+//     order replayed, or the placement runs again once it is free.
 //
 // The row locks are held for the UPDATE, the reply to the batch and the
 // COMMIT only, as they were when each statement was its own round trip. A
@@ -91,14 +96,17 @@ func (s *OrderStore) Place(ctx context.Context, d ordering.Draft) (ordering.Orde
 	if err := checkLines(d.Lines); err != nil {
 		return ordering.Order{}, false, err
 	}
-	read, err := s.readProducts(ctx, d.Lines)
-	if err != nil {
-		return ordering.Order{}, false, err
+	prices, known := s.prices.lookup(d.Lines)
+	if !known {
+		read, err := s.readProducts(ctx, d.Lines)
+		if err != nil {
+			return ordering.Order{}, false, err
+		}
+		if short := shortages(d.Lines, read); len(short) > 0 && d.Claim == nil {
+			return ordering.Order{}, false, ordering.InsufficientStock(short)
+		}
+		prices = priceOf(read)
 	}
-	if short := shortages(d.Lines, read); len(short) > 0 && d.Claim == nil {
-		return ordering.Order{}, false, ordering.InsufficientStock(short)
-	}
-	prices := priceOf(read)
 	for attempt := 1; ; attempt++ {
 		o, err := s.placeOnce(ctx, d, prices)
 		switch {
@@ -148,7 +156,8 @@ func checkLines(lines []ordering.Line) error {
 }
 
 // readProducts reads the price and stock of every line's product, without
-// locking; errs.ProductNotFound names the products that do not exist.
+// locking, and caches the prices; errs.ProductNotFound names the products
+// that do not exist.
 func (s *OrderStore) readProducts(ctx context.Context, lines []ordering.Line) (map[uuid.UUID]priced, error) {
 	args := make([]any, len(lines))
 	for i, l := range lines {
@@ -172,6 +181,7 @@ func (s *OrderStore) readProducts(ctx context.Context, lines []ordering.Line) (m
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	s.prices.store(out)
 	var missing []string
 	for _, l := range lines {
 		if _, ok := out[l.ProductID]; !ok {

@@ -237,3 +237,49 @@ func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
 		t.Fatalf("%d orders, %d items, %d keys, stock %d; want 2, 2, 1, 1", orders, items, keys, stock)
 	}
 }
+
+// TestMySQLPriceChangeReachesEveryReplica runs two order stores on one
+// database, as two orders-api replicas with a price cache each. Once both
+// have placed an order at the old price, a price change made through the
+// catalogue (any replica's PATCH) must be charged by both: the stock
+// UPDATE matches a product only at the price it charges, so a stale cached
+// price fails it, and the placement re-reads and charges the new price.
+func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
+	db := openOrdersDB(t)
+	ctx := t.Context()
+	products := catalog.NewService(mysql.NewProductStore(db.DB))
+	p, err := products.Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := []*ordering.Service{
+		ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{}),
+		ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{}),
+	}
+	placeAt := func(want int64) {
+		t.Helper()
+		for i, svc := range replicas {
+			o, _, err := svc.Place(ctx, ordering.PlaceRequest{CustomerID: uuid.New(), Lines: []ordering.Line{{ProductID: p.ID, Qty: 1}}})
+			if err != nil {
+				t.Fatalf("replica %d: %v", i, err)
+			}
+			if o.Items[0].UnitPriceCents != want || o.TotalCents != want {
+				t.Fatalf("replica %d charged %d a unit, %d in all; want %d", i, o.Items[0].UnitPriceCents, o.TotalCents, want)
+			}
+			stored, err := db.orderStore().Get(ctx, o.ID)
+			if err != nil || stored.TotalCents != want || stored.Items[0].UnitPriceCents != want {
+				t.Fatalf("replica %d stored %+v, %v; want %d", i, stored, err, want)
+			}
+		}
+	}
+	placeAt(100)
+	price := int64(150)
+	if _, err := products.Update(ctx, p.ID, catalog.Patch{PriceCents: &price}); err != nil {
+		t.Fatal(err)
+	}
+	placeAt(150)
+	got, err := mysql.NewProductStore(db.DB).Get(ctx, p.ID)
+	if err != nil || got.Stock != 6 || got.PriceCents != 150 {
+		t.Fatalf("product %+v, %v; want stock 6 at 150", got, err)
+	}
+}

@@ -1,0 +1,63 @@
+package mysql
+
+import (
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/b2borders/platform/core/ordering"
+)
+
+// priceCache remembers, per product, the last price this process read. It
+// spares a placement the read of its products' prices before the
+// transaction, and is never trusted: the stock UPDATE matches a row only
+// at the price the order is charged (price_cents = the cached price), so a
+// price changed since, through this replica or any other, fails the UPDATE,
+// and the placement re-reads its products and runs again at the new prices,
+// as it does when a price changes under it between a read and the lock.
+//
+// An id in the cache is also known to exist: products are never deleted.
+// An id not in it is read before anything is written, so an unknown product
+// is still refused without a transaction.
+type priceCache struct {
+	mu sync.RWMutex
+	m  map[uuid.UUID]int64
+}
+
+// maxCachedPrices bounds the cache's memory (about 50 bytes an entry). A
+// full cache is emptied and refills from the placements that follow.
+const maxCachedPrices = 1 << 17
+
+// lookup returns the cached price of every line's product, or false if any
+// of them is not cached.
+func (c *priceCache) lookup(lines []ordering.Line) (map[uuid.UUID]int64, bool) {
+	out := make(map[uuid.UUID]int64, len(lines))
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, l := range lines {
+		p, ok := c.m[l.ProductID]
+		if !ok {
+			return nil, false
+		}
+		out[l.ProductID] = p
+	}
+	return out, true
+}
+
+// store remembers the prices just read, except those of sold-out products:
+// a placement of those is better read first, and refused without a
+// transaction, than run and rolled back.
+func (c *priceCache) store(products map[uuid.UUID]priced) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m)+len(products) > maxCachedPrices {
+		c.m = make(map[uuid.UUID]int64, len(products))
+	}
+	for id, p := range products {
+		if p.stock > 0 {
+			c.m[id] = p.price
+		} else {
+			delete(c.m, id)
+		}
+	}
+}
