@@ -18,13 +18,15 @@ import (
 // CustomerStore keeps customers in customers_db.
 type CustomerStore struct {
 	db *sql.DB
+	// get reads one live customer, which every order placed asks for.
+	get *prepared
 }
 
 var _ customer.Repository = (*CustomerStore)(nil)
 
 // NewCustomerStore returns a store over db.
 func NewCustomerStore(db *sql.DB) *CustomerStore {
-	return &CustomerStore{db: db}
+	return &CustomerStore{db: db, get: newPrepared(db, `SELECT `+customerColumns+` FROM customers WHERE id = ? AND deleted_at IS NULL`)}
 }
 
 const customerColumns = "id, name, email, phone, created_at, updated_at"
@@ -56,8 +58,7 @@ func (s *CustomerStore) Create(ctx context.Context, c customer.Customer) error {
 
 // Get returns a live customer.
 func (s *CustomerStore) Get(ctx context.Context, id uuid.UUID) (customer.Customer, error) {
-	c, err := scanCustomer(s.db.QueryRowContext(ctx,
-		`SELECT `+customerColumns+` FROM customers WHERE id = ? AND deleted_at IS NULL`, id[:]))
+	c, err := scanCustomer(s.get.queryRow(ctx, id[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, customerNotFound(id)
 	}

@@ -16,13 +16,15 @@ import (
 // ProductStore keeps the catalogue in orders_db.
 type ProductStore struct {
 	db *sql.DB
+	// get reads one product: the GET path's only query.
+	get *prepared
 }
 
 var _ catalog.Store = (*ProductStore)(nil)
 
 // NewProductStore returns a store over db.
 func NewProductStore(db *sql.DB) *ProductStore {
-	return &ProductStore{db: db}
+	return &ProductStore{db: db, get: newPrepared(db, `SELECT `+productColumns+` FROM products WHERE id = ?`)}
 }
 
 const productColumns = "id, sku, name, price_cents, stock, version, created_at, updated_at"
@@ -50,8 +52,7 @@ func (s *ProductStore) Create(ctx context.Context, p catalog.Product) error {
 
 // Get returns a product.
 func (s *ProductStore) Get(ctx context.Context, id uuid.UUID) (catalog.Product, error) {
-	p, err := scanProduct(s.db.QueryRowContext(ctx,
-		`SELECT `+productColumns+` FROM products WHERE id = ?`, id[:]))
+	p, err := scanProduct(s.get.queryRow(ctx, id[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, productNotFound(id)
 	}
