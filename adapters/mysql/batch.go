@@ -17,11 +17,12 @@ import (
 //
 // It is a pool of its own, rather than the setting on the service's main
 // pool, so that only the code written for it can send more than one
-// statement at a time: the placement transaction (OrderStore.Place). Its
-// parameters, like every other query's, are interpolated by the driver's
-// own escaping (interpolateParams), never concatenated into the text; the
-// separate pool keeps a mistake elsewhere from ever becoming a stacked
-// statement.
+// statement at a time: the order store's transactions (place, confirm,
+// cancel). Its parameters, like every other query's, are interpolated by
+// the driver's own escaping (interpolateParams), never concatenated into
+// the text; the separate pool keeps a mistake elsewhere from ever becoming
+// a stacked statement. It costs a second set of connections, as many as
+// the main pool may open.
 type BatchDB struct {
 	db *sql.DB
 }
@@ -48,10 +49,15 @@ func (b *BatchDB) Close() error { return b.db.Close() }
 // separately and interpolated by the driver, as every query's are.
 type batch struct {
 	sql   strings.Builder
-	args  []driver.NamedValue
+	args  []any
 	stmts int
-	// err is the first parameter the driver could not take; runTx returns it.
-	err error
+}
+
+// newTxBatch returns a batch that begins a transaction.
+func newTxBatch() *batch {
+	b := &batch{}
+	b.add("START TRANSACTION")
+	return b
 }
 
 // add appends one statement and its parameters.
@@ -61,29 +67,36 @@ func (b *batch) add(stmt string, args ...any) {
 	}
 	b.sql.WriteString(stmt)
 	b.stmts++
-	for _, a := range args {
-		// What database/sql does before handing a value to the driver, and
-		// Conn.Raw does not.
-		v, err := driver.DefaultParameterConverter.ConvertValue(a)
-		if err != nil && b.err == nil {
-			b.err = fmt.Errorf("batch parameter %d: %w", len(b.args)+1, err)
-		}
-		b.args = append(b.args, driver.NamedValue{Ordinal: len(b.args) + 1, Value: v})
-	}
+	b.args = append(b.args, args...)
 }
 
-// runTx runs b, which must begin with START TRANSACTION, on one connection
-// of the pool in one round trip, hands decide the rows each statement
-// changed, and ends the transaction in a second round trip: COMMIT when
-// decide returns nil, else ROLLBACK, and decide's error is returned. A
-// statement of b that fails stops the batch there (the server runs none
-// after it); the transaction is rolled back and the statement's error
-// returned. A connection on which the transaction may still be open, its
-// COMMIT or ROLLBACK having failed, is closed rather than reused, which
-// rolls the transaction back on the server.
+// namedArgs converts the parameters as database/sql does before handing
+// them to the driver, which Conn.Raw does not.
+func (b *batch) namedArgs() ([]driver.NamedValue, error) {
+	out := make([]driver.NamedValue, len(b.args))
+	for i, a := range b.args {
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil {
+			return nil, fmt.Errorf("batch parameter %d: %w", i+1, err)
+		}
+		out[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return out, nil
+}
+
+// runTx runs b, a newTxBatch, on one connection of the pool in one round
+// trip, hands decide the rows each statement changed, and ends the
+// transaction in a second round trip: COMMIT when decide returns nil, else
+// ROLLBACK, and decide's error is returned. A statement of b that fails
+// stops the batch there (the server runs none after it); the transaction
+// is rolled back and the statement's error returned. A connection on which
+// the transaction may still be open, its COMMIT or ROLLBACK having failed,
+// is closed rather than reused, which rolls the transaction back on the
+// server.
 func (p *BatchDB) runTx(ctx context.Context, b *batch, decide func(rows []int64) error) error {
-	if b.err != nil {
-		return b.err
+	args, err := b.namedArgs()
+	if err != nil {
+		return err
 	}
 	conn, err := p.db.Conn(ctx)
 	if err != nil {
@@ -97,7 +110,7 @@ func (p *BatchDB) runTx(ctx context.Context, b *batch, decide func(rows []int64)
 			txErr = fmt.Errorf("driver connection %T cannot execute statements", dc)
 			return driver.ErrBadConn
 		}
-		res, err := ex.ExecContext(ctx, b.sql.String(), b.args)
+		res, err := ex.ExecContext(ctx, b.sql.String(), args)
 		if err != nil {
 			txErr = err
 		} else if r, ok := res.(mysql.Result); !ok {
@@ -123,4 +136,46 @@ func (p *BatchDB) runTx(ctx context.Context, b *batch, decide func(rows []int64)
 		return txErr
 	}
 	return rawErr
+}
+
+// lockTx runs a read-modify-write transaction on one connection of the
+// pool in two round trips. The first sends read, a newTxBatch whose
+// statements take the locks and read what the change depends on, and
+// hands its result sets to scan. The second sends the statements write
+// returns, and COMMIT, as one query. When scan, write or a statement
+// fails, the transaction is rolled back, in a third round trip, and the
+// error returned; a connection that cannot roll back is closed instead.
+func (p *BatchDB) lockTx(ctx context.Context, read *batch, scan func(*sql.Rows) error, write func() (*batch, error)) error {
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	err = func() error {
+		rows, err := conn.QueryContext(ctx, read.sql.String(), read.args...)
+		if err != nil {
+			return err
+		}
+		err = scan(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		w, err := write()
+		if err != nil {
+			return err
+		}
+		w.add("COMMIT")
+		_, err = conn.ExecContext(ctx, w.sql.String(), w.args...)
+		return err
+	}()
+	if err == nil {
+		return nil
+	}
+	if _, rerr := conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return err
 }

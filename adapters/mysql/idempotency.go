@@ -29,8 +29,8 @@ const (
 	keyCompleted  = "COMPLETED"
 )
 
-// errKeyTaken is returned from inside a transaction whose key insert found
-// the key already used; the caller rolls back and settles the claim outside.
+// errKeyTaken stands for a transaction whose key insert found the key
+// already used; the caller rolls back and settles the claim outside.
 var errKeyTaken = errors.New("idempotency key already used")
 
 // insertKeySQL claims a key; keyArgs are its parameters.
@@ -40,23 +40,13 @@ func keyArgs(c idempotency.Claim, target uuid.UUID, status string, now time.Time
 	return []any{string(c.Scope), []byte(c.Key), target[:], status, c.Fingerprint, now, c.ExpiresAt}
 }
 
-// insertKey claims c's key for the command acting on target, as the first
-// statement of tx.
-func insertKey(ctx context.Context, tx *sql.Tx, c idempotency.Claim, target uuid.UUID, status string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, insertKeySQL, keyArgs(c, target, status, now)...)
-	if isDuplicate(err) {
-		return errKeyTaken
-	}
-	return err
-}
+// completeKeySQL stores the response of the command a key guards, in the
+// same transaction that inserted the key; completeKeyArgs are its
+// parameters.
+const completeKeySQL = "UPDATE idempotency_keys SET status = ?, response_status = ?, response_body = ? WHERE target_type = ? AND `key` = ?"
 
-// completeKey stores the response of the command c's key guards, in the
-// same transaction that inserted the key.
-func completeKey(ctx context.Context, tx *sql.Tx, c idempotency.Claim, status int, body []byte) error {
-	_, err := tx.ExecContext(ctx,
-		"UPDATE idempotency_keys SET status = ?, response_status = ?, response_body = ? WHERE target_type = ? AND `key` = ?",
-		keyCompleted, status, body, string(c.Scope), []byte(c.Key))
-	return err
+func completeKeyArgs(c idempotency.Claim, status int, body []byte) []any {
+	return []any{keyCompleted, status, body, string(c.Scope), []byte(c.Key)}
 }
 
 // storedKey is a committed key row.

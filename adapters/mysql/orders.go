@@ -229,8 +229,7 @@ func (s *OrderStore) placeOnce(ctx context.Context, d ordering.Draft, prices map
 		o.TotalCents += price * l.Qty
 	}
 
-	var b batch
-	b.add(`START TRANSACTION`)
+	b := newTxBatch()
 	if c := d.Claim; c != nil {
 		b.add(insertKeySQL, keyArgs(*c, o.ID, keyCompleted, d.CreatedAt)...)
 	}
@@ -262,7 +261,7 @@ func (s *OrderStore) placeOnce(ctx context.Context, d ordering.Draft, prices map
 	b.add(take.sql.String(), take.args...)
 
 	err := withRetries(ctx, func() error {
-		return s.batches.runTx(ctx, &b, func(rows []int64) error {
+		return s.batches.runTx(ctx, b, func(rows []int64) error {
 			if rows[len(rows)-1] != int64(len(d.Lines)) {
 				return errStockMoved
 			}
@@ -423,34 +422,51 @@ func (s *OrderStore) Search(ctx context.Context, q ordering.Query) (page.Page[or
 	return p, nil
 }
 
-// lockOrder reads an order with its items inside tx, holding its row lock
-// until tx ends.
-func lockOrder(ctx context.Context, tx *sql.Tx, id uuid.UUID) (ordering.Order, error) {
-	o, err := scanOrder(tx.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ? FOR UPDATE`, id[:]))
-	if errors.Is(err, sql.ErrNoRows) {
-		return ordering.Order{}, orderNotFound(id)
-	}
-	if err != nil {
-		return ordering.Order{}, err
-	}
-	items, err := loadItems(ctx, tx, id)
-	if err != nil {
-		return ordering.Order{}, err
-	}
-	o.Items = items[id]
-	return o, nil
+// lockOrder adds to b, a batch that begins a transaction, the read of an
+// order that holds its row lock until the transaction ends, and the read of
+// its items, which never change once written and need no lock; see
+// scanLockedOrder.
+func lockOrder(b *batch, id uuid.UUID) {
+	b.add(`SELECT `+orderColumns+` FROM orders WHERE id = ? FOR UPDATE`, id[:])
+	b.add(`SELECT product_id, qty, unit_price_cents, subtotal_cents FROM order_items WHERE order_id = ? ORDER BY product_id`, id[:])
 }
 
-// saveOrder writes the mutable part of an order, if fn changed it. The
-// domain moves UpdatedAt with every change.
-func saveOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) error {
-	if o.Status == before.Status && o.UpdatedAt.Equal(before.UpdatedAt) {
-		return nil
+// scanLockedOrder reads the two result sets of lockOrder.
+func scanLockedOrder(rows *sql.Rows, id uuid.UUID) (ordering.Order, error) {
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return ordering.Order{}, err
+		}
+		return ordering.Order{}, orderNotFound(id)
 	}
-	_, err := tx.ExecContext(ctx,
-		`UPDATE orders SET status = ?, updated_at = ?, confirmed_at = ?, canceled_at = ? WHERE id = ?`,
+	o, err := scanOrder(rows)
+	if err != nil {
+		return ordering.Order{}, err
+	}
+	if !rows.NextResultSet() {
+		if err := rows.Err(); err != nil {
+			return ordering.Order{}, err
+		}
+		return ordering.Order{}, fmt.Errorf("order %s: the items' result set is missing", id)
+	}
+	for rows.Next() {
+		var it ordering.Item
+		if err := rows.Scan(&it.ProductID, &it.Qty, &it.UnitPriceCents, &it.SubtotalCents); err != nil {
+			return ordering.Order{}, err
+		}
+		o.Items = append(o.Items, it)
+	}
+	return o, rows.Err()
+}
+
+// saveOrder adds to b the write of the mutable part of an order, if fn
+// changed it. The domain moves UpdatedAt with every change.
+func saveOrder(b *batch, before, o ordering.Order) {
+	if o.Status == before.Status && o.UpdatedAt.Equal(before.UpdatedAt) {
+		return
+	}
+	b.add(`UPDATE orders SET status = ?, updated_at = ?, confirmed_at = ?, canceled_at = ? WHERE id = ?`,
 		string(o.Status), o.UpdatedAt, o.ConfirmedAt, o.CanceledAt, o.ID[:])
-	return err
 }
 
 // Confirm applies fn to the locked order and stores render's bytes under
@@ -458,30 +474,41 @@ func saveOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) error 
 // concurrent confirm with the same key waits on it, then replays the bytes
 // this one stored. When fn or render fails, everything rolls back, the key
 // included, so the key can be used again.
+//
+// The transaction makes two round trips (BatchDB.lockTx): the key INSERT
+// and the order's locking read with its items, then the order's UPDATE,
+// the key's response and COMMIT.
 func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotency.Claim,
 	fn func(*ordering.Order) error, render func(ordering.Order) ([]byte, error)) (ordering.Confirmation, error) {
 	for attempt := 1; ; attempt++ {
 		var body []byte
-		err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-			if err := insertKey(ctx, tx, claim, id, keyInProgress, s.now()); err != nil {
+		err := withRetries(ctx, func() error {
+			read := newTxBatch()
+			read.add(insertKeySQL, keyArgs(claim, id, keyInProgress, s.now())...)
+			lockOrder(read, id)
+			var before ordering.Order
+			return s.batches.lockTx(ctx, read, func(rows *sql.Rows) error {
+				var err error
+				before, err = scanLockedOrder(rows, id)
 				return err
-			}
-			before, err := lockOrder(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			o := before
-			if err := fn(&o); err != nil {
-				return err
-			}
-			if err := saveOrder(ctx, tx, before, o); err != nil {
-				return err
-			}
-			if body, err = render(o); err != nil {
-				return err
-			}
-			return completeKey(ctx, tx, claim, 200, body)
+			}, func() (*batch, error) {
+				o := before
+				if err := fn(&o); err != nil {
+					return nil, err
+				}
+				var err error
+				if body, err = render(o); err != nil {
+					return nil, err
+				}
+				var w batch
+				saveOrder(&w, before, o)
+				w.add(completeKeySQL, completeKeyArgs(claim, 200, body)...)
+				return &w, nil
+			})
 		})
+		if isDuplicate(err) {
+			err = errKeyTaken
+		}
 		if !errors.Is(err, errKeyTaken) {
 			if err != nil {
 				return ordering.Confirmation{}, err
@@ -503,36 +530,42 @@ func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotenc
 
 // Cancel applies fn to the locked order and, when fn says so, gives its
 // items' stock back in the same transaction. The product rows are locked by
-// one UPDATE in ascending id order, as a placement locks them.
+// one UPDATE in ascending id order, as a placement locks them, sent with
+// the order's UPDATE and the COMMIT as one query (BatchDB.lockTx).
 func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering.Order) (bool, error)) (ordering.Order, error) {
 	var o ordering.Order
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-		before, err := lockOrder(ctx, tx, id)
-		if err != nil {
+	err := withRetries(ctx, func() error {
+		read := newTxBatch()
+		lockOrder(read, id)
+		var before ordering.Order
+		return s.batches.lockTx(ctx, read, func(rows *sql.Rows) error {
+			var err error
+			before, err = scanLockedOrder(rows, id)
 			return err
-		}
-		o = before
-		o.Items = append([]ordering.Item(nil), before.Items...)
-		restock, err := fn(&o)
-		if err != nil {
-			return err
-		}
-		if restock && len(before.Items) > 0 {
-			lines := make([]ordering.Line, len(before.Items))
-			for i, it := range before.Items {
-				lines[i] = ordering.Line{ProductID: it.ProductID, Qty: it.Qty}
+		}, func() (*batch, error) {
+			o = before
+			o.Items = append([]ordering.Item(nil), before.Items...)
+			restock, err := fn(&o)
+			if err != nil {
+				return nil, err
 			}
-			give := newCaseUpdate(lines)
-			give.sql.WriteString(`UPDATE products SET stock = stock + `)
-			give.caseBy(func(l ordering.Line) int64 { return l.Qty })
-			give.sql.WriteString(`, version = version + 1, updated_at = ?`)
-			give.args = append(give.args, o.UpdatedAt)
-			give.whereIDs()
-			if _, err := tx.ExecContext(ctx, give.sql.String(), give.args...); err != nil {
-				return err
+			var w batch
+			if restock && len(before.Items) > 0 {
+				lines := make([]ordering.Line, len(before.Items))
+				for i, it := range before.Items {
+					lines[i] = ordering.Line{ProductID: it.ProductID, Qty: it.Qty}
+				}
+				give := newCaseUpdate(lines)
+				give.sql.WriteString(`UPDATE products SET stock = stock + `)
+				give.caseBy(func(l ordering.Line) int64 { return l.Qty })
+				give.sql.WriteString(`, version = version + 1, updated_at = ?`)
+				give.args = append(give.args, o.UpdatedAt)
+				give.whereIDs()
+				w.add(give.sql.String(), give.args...)
 			}
-		}
-		return saveOrder(ctx, tx, before, o)
+			saveOrder(&w, before, o)
+			return &w, nil
+		})
 	})
 	if err != nil {
 		return ordering.Order{}, err

@@ -182,6 +182,26 @@ func waitForStockUpdate(t *testing.T, db *sql.DB, done <-chan placeResult) {
 	}
 }
 
+// openOneConnBatches is openOrdersDB with a batch pool of one connection,
+// so that every transaction of the order store reuses the connection of
+// the ones before it.
+func openOneConnBatches(t *testing.T) ordersDB {
+	t.Helper()
+	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
+	db, err := mysql.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg.MaxOpenConns = 1
+	batches, err := mysql.OpenBatchDB(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { batches.Close() })
+	return ordersDB{DB: db, batches: batches}
+}
+
 // TestMySQLFailedPlacementsLeaveNoTransactionOpen places through a batch
 // pool of one connection, so every placement reuses the connection of the
 // failed ones before it: a shortage found by the stock UPDATE, a duplicate
@@ -189,18 +209,8 @@ func waitForStockUpdate(t *testing.T, db *sql.DB, done <-chan placeResult) {
 // placement's START TRANSACTION would commit that transaction's order.
 func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
 	ctx := t.Context()
-	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
-	db, err := mysql.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cfg.MaxOpenConns = 1
-	batches, err := mysql.OpenBatchDB(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer batches.Close()
+	dbs := openOneConnBatches(t)
+	db, batches := dbs.DB, dbs.batches
 	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -281,5 +291,55 @@ func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
 	got, err := mysql.NewProductStore(db.DB).Get(ctx, p.ID)
 	if err != nil || got.Stock != 6 || got.PriceCents != 150 {
 		t.Fatalf("product %+v, %v; want stock 6 at 150", got, err)
+	}
+}
+
+// TestMySQLFailedConfirmsLeaveNoTransactionOpen confirms and cancels
+// through a batch pool of one connection after confirms that failed
+// inside their transaction: an unknown order and a failed render, each
+// after its key was inserted. Had either left its transaction open, the
+// next one's START TRANSACTION would commit the key, and the retry with
+// the same key would replay instead of confirming.
+func TestMySQLFailedConfirmsLeaveNoTransactionOpen(t *testing.T) {
+	ctx := t.Context()
+	db := openOneConnBatches(t)
+	p, err := catalog.NewService(mysql.NewProductStore(db.DB)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{})
+	o, _, err := svc.Place(ctx, ordering.PlaceRequest{CustomerID: uuid.New(), Lines: []ordering.Line{{ProductID: p.ID, Qty: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(o ordering.Order) ([]byte, error) { return []byte(string(o.Status)), nil }
+
+	if _, err := svc.Confirm(ctx, uuid.New(), "k", render); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("confirm of an unknown order: %v, want not_found", err)
+	}
+	broken := errors.New("render failed")
+	if _, err := svc.Confirm(ctx, o.ID, "k", func(ordering.Order) ([]byte, error) { return nil, broken }); !errors.Is(err, broken) {
+		t.Fatalf("confirm with a failing render: %v, want the render error", err)
+	}
+	c, err := svc.Confirm(ctx, o.ID, "k", render)
+	if err != nil || c.Replayed || string(c.Body) != string(ordering.Confirmed) {
+		t.Fatalf("confirm: %v, replayed %v, body %q; want a first confirmation", err, c.Replayed, c.Body)
+	}
+	if again, err := svc.Confirm(ctx, o.ID, "k", render); err != nil || !again.Replayed {
+		t.Fatalf("repeat: %v, replayed %v; want a replay", err, again.Replayed)
+	}
+	canceled, err := svc.Cancel(ctx, o.ID)
+	if err != nil || canceled.Status != ordering.Canceled {
+		t.Fatalf("cancel: %v, status %s", err, canceled.Status)
+	}
+
+	var keys, stock int
+	var status string
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM idempotency_keys), (SELECT stock FROM products),
+		(SELECT status FROM orders)`).Scan(&keys, &stock, &status); err != nil {
+		t.Fatal(err)
+	}
+	if keys != 1 || stock != 3 || status != string(ordering.Canceled) {
+		t.Fatalf("%d keys, stock %d, order %s; want 1, 3, CANCELED", keys, stock, status)
 	}
 }
