@@ -87,12 +87,13 @@ func (b *batch) namedArgs() ([]driver.NamedValue, error) {
 // runTx runs b, a newTxBatch, on one connection of the pool in one round
 // trip, hands decide the rows each statement changed, and ends the
 // transaction in a second round trip: COMMIT when decide returns nil, else
-// ROLLBACK, and decide's error is returned. A statement of b that fails
-// stops the batch there (the server runs none after it); the transaction
-// is rolled back and the statement's error returned. A connection on which
-// the transaction may still be open, its COMMIT or ROLLBACK having failed,
-// is closed rather than reused, which rolls the transaction back on the
-// server.
+// ROLLBACK, and decide's error is returned. When a statement of b fails,
+// the transaction is rolled back and the statement's error returned
+// (MySQL and MariaDB run no statement of b after it; the dev stack's
+// engine runs the rest, which the rollback undoes all the same). A
+// connection on which the transaction may still be open, its COMMIT or
+// ROLLBACK having failed, is closed rather than reused, which rolls the
+// transaction back on the server.
 func (p *BatchDB) runTx(ctx context.Context, b *batch, decide func(rows []int64) error) error {
 	args, err := b.namedArgs()
 	if err != nil {
@@ -139,12 +140,18 @@ func (p *BatchDB) runTx(ctx context.Context, b *batch, decide func(rows []int64)
 }
 
 // lockTx runs a read-modify-write transaction on one connection of the
-// pool in two round trips. The first sends read, a newTxBatch whose
+// pool in three round trips. The first sends read, a newTxBatch whose
 // statements take the locks and read what the change depends on, and
 // hands its result sets to scan. The second sends the statements write
-// returns, and COMMIT, as one query. When scan, write or a statement
-// fails, the transaction is rolled back, in a third round trip, and the
-// error returned; a connection that cannot roll back is closed instead.
+// returns as one query, the third COMMIT. When scan, write or a statement
+// fails, the transaction is rolled back instead and the error returned; a
+// connection that cannot roll back is closed, which rolls back on the
+// server.
+//
+// COMMIT is never sent in the same query as a statement that may fail:
+// MySQL and MariaDB run no statement of a query after a failed one, but
+// the dev stack's engine (go-mysql-server) runs the rest regardless, and
+// would commit what the failed statement left half done.
 func (p *BatchDB) lockTx(ctx context.Context, read *batch, scan func(*sql.Rows) error, write func() (*batch, error)) error {
 	conn, err := p.db.Conn(ctx)
 	if err != nil {
@@ -167,8 +174,12 @@ func (p *BatchDB) lockTx(ctx context.Context, read *batch, scan func(*sql.Rows) 
 		if err != nil {
 			return err
 		}
-		w.add("COMMIT")
-		_, err = conn.ExecContext(ctx, w.sql.String(), w.args...)
+		if w.stmts > 0 {
+			if _, err := conn.ExecContext(ctx, w.sql.String(), w.args...); err != nil {
+				return err
+			}
+		}
+		_, err = conn.ExecContext(ctx, "COMMIT")
 		return err
 	}()
 	if err == nil {

@@ -475,9 +475,9 @@ func saveOrder(b *batch, before, o ordering.Order) {
 // this one stored. When fn or render fails, everything rolls back, the key
 // included, so the key can be used again.
 //
-// The transaction makes two round trips (BatchDB.lockTx): the key INSERT
-// and the order's locking read with its items, then the order's UPDATE,
-// the key's response and COMMIT.
+// The transaction makes three round trips (BatchDB.lockTx): the key INSERT
+// and the order's locking read with its items; the order's UPDATE and the
+// key's response; COMMIT.
 func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotency.Claim,
 	fn func(*ordering.Order) error, render func(ordering.Order) ([]byte, error)) (ordering.Confirmation, error) {
 	for attempt := 1; ; attempt++ {
@@ -531,7 +531,7 @@ func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotenc
 // Cancel applies fn to the locked order and, when fn says so, gives its
 // items' stock back in the same transaction. The product rows are locked by
 // one UPDATE in ascending id order, as a placement locks them, sent with
-// the order's UPDATE and the COMMIT as one query (BatchDB.lockTx).
+// the order's UPDATE as one query and followed by COMMIT (BatchDB.lockTx).
 func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering.Order) (bool, error)) (ordering.Order, error) {
 	var o ordering.Order
 	err := withRetries(ctx, func() error {
