@@ -70,91 +70,84 @@ func NewCustomerHandler(svc *customer.Service) *CustomerHandler {
 func (h *CustomerHandler) Register(r *mux.Router, a *Auth) {
 	api := r.NewRoute().Subrouter()
 	api.Use(a.RequireCaller)
-	api.HandleFunc("/customers", h.create).Methods(http.MethodPost)
-	api.HandleFunc("/customers", h.search).Methods(http.MethodGet)
-	api.HandleFunc("/customers/{id}", h.get).Methods(http.MethodGet)
-	api.HandleFunc("/customers/{id}", h.replace).Methods(http.MethodPut)
-	api.HandleFunc("/customers/{id}", h.patch).Methods(http.MethodPatch)
-	api.HandleFunc("/customers/{id}", h.delete).Methods(http.MethodDelete)
+	api.Handle("/customers", handlerFunc(h.create)).Methods(http.MethodPost)
+	api.Handle("/customers", handlerFunc(h.search)).Methods(http.MethodGet)
+	api.Handle("/customers/{id}", handlerFunc(h.get)).Methods(http.MethodGet)
+	api.Handle("/customers/{id}", handlerFunc(h.replace)).Methods(http.MethodPut)
+	api.Handle("/customers/{id}", handlerFunc(h.patch)).Methods(http.MethodPatch)
+	api.Handle("/customers/{id}", handlerFunc(h.delete)).Methods(http.MethodDelete)
 
 	internal := r.PathPrefix("/internal").Subrouter()
 	internal.Use(a.RequireService)
-	internal.HandleFunc("/customers/{id}", h.get).Methods(http.MethodGet)
+	internal.Handle("/customers/{id}", handlerFunc(h.get)).Methods(http.MethodGet)
 }
 
-func (h *CustomerHandler) create(w http.ResponseWriter, r *http.Request) {
+func (h *CustomerHandler) create(w http.ResponseWriter, r *http.Request) error {
 	var body customerBody
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := h.svc.Create(r.Context(), body.fields())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/customers/"+c.ID.String())
 	respond(w, http.StatusCreated, NewCustomerJSON(c))
+	return nil
 }
 
-func (h *CustomerHandler) get(w http.ResponseWriter, r *http.Request) {
+func (h *CustomerHandler) get(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "customer")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := h.svc.Get(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, NewCustomerJSON(c))
+	return nil
 }
 
-func (h *CustomerHandler) search(w http.ResponseWriter, r *http.Request) {
+func (h *CustomerHandler) search(w http.ResponseWriter, r *http.Request) error {
 	var fe errs.Fields
 	q := customer.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, &fe)}
 	if err := fe.Err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.svc.Search(r.Context(), q)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, listJSON(p, NewCustomerJSON))
+	return nil
 }
 
-func (h *CustomerHandler) replace(w http.ResponseWriter, r *http.Request) {
+func (h *CustomerHandler) replace(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "customer")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body customerBody
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := h.svc.Replace(r.Context(), id, body.fields())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, NewCustomerJSON(c))
+	return nil
 }
 
-func (h *CustomerHandler) patch(w http.ResponseWriter, r *http.Request) {
+func (h *CustomerHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "customer")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body customerPatch
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var fe errs.Fields
 	if body.Name.Null {
@@ -164,8 +157,7 @@ func (h *CustomerHandler) patch(w http.ResponseWriter, r *http.Request) {
 		fe.Add("email", "cannot be null")
 	}
 	if err := fe.Err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var p customer.Patch
 	if body.Name.Set {
@@ -180,21 +172,20 @@ func (h *CustomerHandler) patch(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.svc.Update(r.Context(), id, p)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, NewCustomerJSON(c))
+	return nil
 }
 
-func (h *CustomerHandler) delete(w http.ResponseWriter, r *http.Request) {
+func (h *CustomerHandler) delete(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "customer")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := h.svc.Delete(r.Context(), id); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -78,6 +78,16 @@ func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Ha
 	return observe(log, NewMetrics(ops.Registry), r)
 }
 
+// handlerFunc is an endpoint that reports failure by returning it; the
+// failure is answered as a problem in one place.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := f(w, r); err != nil {
+		writeError(w, r, err)
+	}
+}
+
 // pathID reads the {id} path variable. An id that is not a UUID names no
 // resource, so it is answered like an unknown one.
 func pathID(r *http.Request, what string) (uuid.UUID, error) {

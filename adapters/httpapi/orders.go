@@ -91,11 +91,11 @@ func NewOrderHandler(svc *ordering.Service) *OrderHandler {
 func (h *OrderHandler) Register(r *mux.Router, a *Auth) {
 	api := r.NewRoute().Subrouter()
 	api.Use(a.RequireCaller)
-	api.HandleFunc("/orders", h.place).Methods(http.MethodPost)
-	api.HandleFunc("/orders", h.search).Methods(http.MethodGet)
-	api.HandleFunc("/orders/{id}", h.get).Methods(http.MethodGet)
-	api.HandleFunc("/orders/{id}/confirm", h.confirm).Methods(http.MethodPost)
-	api.HandleFunc("/orders/{id}/cancel", h.cancel).Methods(http.MethodPost)
+	api.Handle("/orders", handlerFunc(h.place)).Methods(http.MethodPost)
+	api.Handle("/orders", handlerFunc(h.search)).Methods(http.MethodGet)
+	api.Handle("/orders/{id}", handlerFunc(h.get)).Methods(http.MethodGet)
+	api.Handle("/orders/{id}/confirm", handlerFunc(h.confirm)).Methods(http.MethodPost)
+	api.Handle("/orders/{id}/cancel", handlerFunc(h.cancel)).Methods(http.MethodPost)
 }
 
 // parseUUID reads a required id field, reporting a missing or malformed one.
@@ -138,42 +138,39 @@ func placeRequest(body orderBody, key string, keySent bool) (ordering.PlaceReque
 	return req, mergeFields(fe, err)
 }
 
-func (h *OrderHandler) place(w http.ResponseWriter, r *http.Request) {
+func (h *OrderHandler) place(w http.ResponseWriter, r *http.Request) error {
 	var body orderBody
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	key, sent := r.Header[http.CanonicalHeaderKey(HeaderIdempotencyKey)]
 	req, err := placeRequest(body, strings.Join(key, ","), sent)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	o, replayed, err := h.svc.Place(r.Context(), req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/orders/"+o.ID.String())
 	if replayed {
 		w.Header().Set(HeaderReplayed, "true")
 	}
 	respond(w, http.StatusCreated, NewOrderJSON(o))
+	return nil
 }
 
-func (h *OrderHandler) get(w http.ResponseWriter, r *http.Request) {
+func (h *OrderHandler) get(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "order")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	o, err := h.svc.Get(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, NewOrderJSON(o))
+	return nil
 }
 
 // parseTime reads an RFC 3339 query time. A "+" in an offset that was not
@@ -192,7 +189,7 @@ func parseTime(fe *errs.Fields, field, raw string) time.Time {
 	return t.UTC()
 }
 
-func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) {
+func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) error {
 	qs := r.URL.Query()
 	var fe errs.Fields
 	q := ordering.Query{Page: pageRequest(r, &fe)}
@@ -212,15 +209,14 @@ func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) {
 		fe.Add("to", "must not be before from")
 	}
 	if err := fe.Err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.svc.Search(r.Context(), q)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, listJSON(p, NewOrderJSON))
+	return nil
 }
 
 // renderOrder is the confirm response stored with its key: the body every
@@ -238,33 +234,31 @@ func confirmKey(r *http.Request) string {
 	return r.Header.Get(HeaderIdempotencyKey)
 }
 
-func (h *OrderHandler) confirm(w http.ResponseWriter, r *http.Request) {
+func (h *OrderHandler) confirm(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "order")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := h.svc.Confirm(r.Context(), id, confirmKey(r), renderOrder)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if c.Replayed {
 		w.Header().Set(HeaderReplayed, "true")
 	}
 	writeBody(w, http.StatusOK, "application/json", c.Body)
+	return nil
 }
 
-func (h *OrderHandler) cancel(w http.ResponseWriter, r *http.Request) {
+func (h *OrderHandler) cancel(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "order")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	o, err := h.svc.Cancel(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, NewOrderJSON(o))
+	return nil
 }

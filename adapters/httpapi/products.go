@@ -65,10 +65,10 @@ func NewProductHandler(svc *catalog.Service) *ProductHandler {
 func (h *ProductHandler) Register(r *mux.Router, a *Auth) {
 	api := r.NewRoute().Subrouter()
 	api.Use(a.RequireCaller)
-	api.HandleFunc("/products", h.create).Methods(http.MethodPost)
-	api.HandleFunc("/products", h.search).Methods(http.MethodGet)
-	api.HandleFunc("/products/{id}", h.get).Methods(http.MethodGet)
-	api.HandleFunc("/products/{id}", h.patch).Methods(http.MethodPatch)
+	api.Handle("/products", handlerFunc(h.create)).Methods(http.MethodPost)
+	api.Handle("/products", handlerFunc(h.search)).Methods(http.MethodGet)
+	api.Handle("/products/{id}", handlerFunc(h.get)).Methods(http.MethodGet)
+	api.Handle("/products/{id}", handlerFunc(h.patch)).Methods(http.MethodPatch)
 }
 
 func respondProduct(w http.ResponseWriter, status int, p catalog.Product) {
@@ -76,11 +76,10 @@ func respondProduct(w http.ResponseWriter, status int, p catalog.Product) {
 	respond(w, status, NewProductJSON(p))
 }
 
-func (h *ProductHandler) create(w http.ResponseWriter, r *http.Request) {
+func (h *ProductHandler) create(w http.ResponseWriter, r *http.Request) error {
 	var body productBody
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var fe errs.Fields
 	if body.SKU == nil {
@@ -105,64 +104,59 @@ func (h *ProductHandler) create(w http.ResponseWriter, r *http.Request) {
 		n.Stock = *body.Stock
 	}
 	if err := mergeFields(fe, n.Validate()); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.svc.Create(r.Context(), n)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/products/"+p.ID.String())
 	respondProduct(w, http.StatusCreated, p)
+	return nil
 }
 
 // get answers 304 to an If-None-Match that names the current version, so a
 // client polling a product pays for the body only when it changed.
-func (h *ProductHandler) get(w http.ResponseWriter, r *http.Request) {
+func (h *ProductHandler) get(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "product")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.svc.Get(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && noneMatchHits(inm, p.Version) {
 		w.Header().Set("ETag", ETag(p.Version))
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return nil
 	}
 	respondProduct(w, http.StatusOK, p)
+	return nil
 }
 
-func (h *ProductHandler) search(w http.ResponseWriter, r *http.Request) {
+func (h *ProductHandler) search(w http.ResponseWriter, r *http.Request) error {
 	var fe errs.Fields
 	q := catalog.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, &fe)}
 	if err := fe.Err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.svc.Search(r.Context(), q)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respond(w, http.StatusOK, listJSON(p, NewProductJSON))
+	return nil
 }
 
-func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) {
+func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "product")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body productPatch
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var fe errs.Fields
 	var p catalog.Patch
@@ -187,14 +181,12 @@ func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) {
 	if len(fe) > 0 {
 		// A null is a field the client did send, so the body is not empty:
 		// report the nulls and the other bad fields, not "set one".
-		writeError(w, r, mergeFields(fe, p.Validate(), "body"))
-		return
+		return mergeFields(fe, p.Validate(), "body")
 	}
 	if im := r.Header.Get("If-Match"); im != "" {
 		v, unconditional, err := h.ifMatchVersion(r, id, im)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		if !unconditional {
 			p.IfVersion = &v
@@ -202,10 +194,10 @@ func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) {
 	}
 	prod, err := h.svc.Update(r.Context(), id, p)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	respondProduct(w, http.StatusOK, prod)
+	return nil
 }
 
 // ifMatchVersion turns an If-Match header into the version a PATCH is
