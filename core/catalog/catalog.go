@@ -113,12 +113,18 @@ func (p Patch) Validate() error {
 // Service is the catalogue use cases.
 type Service struct {
 	store Store
-	now   func() time.Time
+	clock func() time.Time
 }
 
 // NewService returns the use cases over store.
 func NewService(store Store) *Service {
-	return &Service{store: store, now: time.Now}
+	return &Service{store: store, clock: time.Now}
+}
+
+// now is the time as the database keeps it: UTC, to the microsecond, so
+// what a use case returns equals what a later read gives back.
+func (s *Service) now() time.Time {
+	return s.clock().UTC().Truncate(time.Microsecond)
 }
 
 // Create adds a product to the catalogue.
@@ -131,7 +137,7 @@ func (s *Service) Create(ctx context.Context, n NewProduct) (Product, error) {
 	if err != nil {
 		return Product{}, err
 	}
-	now := s.now().UTC().Truncate(time.Microsecond)
+	now := s.now()
 	p := Product{ID: id, SKU: n.SKU, Name: n.Name, PriceCents: n.PriceCents, Stock: n.Stock, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.Create(ctx, p); err != nil {
 		return Product{}, err
@@ -173,7 +179,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, p Patch) (Product, e
 		if p.Stock != nil {
 			cur.Stock = *p.Stock
 		}
-		cur.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+		cur.UpdatedAt = s.now()
 		return nil
 	})
 }

@@ -119,13 +119,19 @@ func validPhone(fe *errs.Fields, phone string) {
 
 // Service is the customer use cases.
 type Service struct {
-	repo Repository
-	now  func() time.Time
+	repo  Repository
+	clock func() time.Time
 }
 
 // NewService returns the use cases over repo.
 func NewService(repo Repository) *Service {
-	return &Service{repo: repo, now: time.Now}
+	return &Service{repo: repo, clock: time.Now}
+}
+
+// now is the time as the database keeps it: UTC, to the microsecond, so
+// what a use case returns equals what a later read gives back.
+func (s *Service) now() time.Time {
+	return s.clock().UTC().Truncate(time.Microsecond)
 }
 
 // Create registers a new customer.
@@ -138,7 +144,7 @@ func (s *Service) Create(ctx context.Context, f Fields) (Customer, error) {
 	if err != nil {
 		return Customer{}, err
 	}
-	now := s.now().UTC().Truncate(time.Microsecond)
+	now := s.now()
 	c := Customer{ID: id, Name: f.Name, Email: f.Email, Phone: f.Phone, CreatedAt: now, UpdatedAt: now}
 	if err := s.repo.Create(ctx, c); err != nil {
 		return Customer{}, err
@@ -165,7 +171,7 @@ func (s *Service) Replace(ctx context.Context, id uuid.UUID, f Fields) (Customer
 	}
 	return s.repo.Update(ctx, id, func(c *Customer) error {
 		c.Name, c.Email, c.Phone = f.Name, f.Email, f.Phone
-		c.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+		c.UpdatedAt = s.now()
 		return nil
 	})
 }
@@ -210,12 +216,12 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, p Patch) (Customer, 
 		if p.Phone != nil {
 			c.Phone = f.Phone
 		}
-		c.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+		c.UpdatedAt = s.now()
 		return nil
 	})
 }
 
 // Delete soft deletes a customer; its email may then be used again.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
-	return s.repo.Delete(ctx, id, s.now().UTC().Truncate(time.Microsecond))
+	return s.repo.Delete(ctx, id, s.now())
 }
