@@ -25,7 +25,15 @@ type Config struct {
 	Schema fs.FS
 	// MaxOpenConns bounds the pool; zero means DefaultMaxOpenConns.
 	MaxOpenConns int
+	// Timeout bounds every call a store makes to the database, retries
+	// included; zero means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is how long a store waits on the database before it
+// reports it unavailable: long enough for a busy server, short enough that
+// a frozen one costs a client a few seconds, not a hung request.
+const DefaultTimeout = 5 * time.Second
 
 // DefaultMaxOpenConns bounds each pool. More connections only queue inside
 // InnoDB on a small machine (4, 8, 16 and 32 measured alike), and an

@@ -19,14 +19,16 @@ func LoadAuth(env *Env) httpapi.AuthConfig {
 	}
 }
 
-// LoadMySQL reads DATABASE_URL, for a database that must have schema.
+// LoadMySQL reads DATABASE_URL, for a database that must have schema, and
+// DB_TIMEOUT, the longest a request waits on it.
 func LoadMySQL(env *Env, schema fs.FS) mysql.Config {
 	return mysql.Config{
 		DSN: env.Required("DATABASE_URL", func(v string) error {
 			_, err := mysql.ParseDSN(v)
 			return err
 		}),
-		Schema: schema,
+		Schema:  schema,
+		Timeout: env.Duration("DB_TIMEOUT", mysql.DefaultTimeout),
 	}
 }
 
