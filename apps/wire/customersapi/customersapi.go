@@ -14,6 +14,7 @@ import (
 	"github.com/b2borders/platform/adapters/httpapi"
 	"github.com/b2borders/platform/adapters/mysql"
 	"github.com/b2borders/platform/apps/wire/shell"
+	"github.com/b2borders/platform/apps/wire/shell/dbshell"
 	"github.com/b2borders/platform/core/customer"
 	"github.com/b2borders/platform/migrations"
 )
@@ -32,7 +33,7 @@ type Config struct {
 func LoadConfig(env *shell.Env) Config {
 	return Config{
 		Port:  env.Port("PORT", DefaultPort),
-		MySQL: shell.LoadMySQL(env, migrations.Customers),
+		MySQL: dbshell.LoadMySQL(env, migrations.Customers),
 		Auth:  shell.LoadAuth(env),
 	}
 }
@@ -53,5 +54,5 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 }
 
 func newHandler(log *slog.Logger, db *sql.DB, auth *httpapi.Auth, customers *httpapi.CustomerHandler) http.Handler {
-	return httpapi.NewHandler(log, shell.DatabaseOps(db, httpapi.CustomersOpenAPI), auth, customers)
+	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.CustomersOpenAPI), auth, customers)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/b2borders/platform/adapters/httpapi"
 	"github.com/b2borders/platform/adapters/mysql"
 	"github.com/b2borders/platform/apps/wire/shell"
+	"github.com/b2borders/platform/apps/wire/shell/dbshell"
 	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/idempotency"
 	"github.com/b2borders/platform/core/ordering"
@@ -45,7 +46,7 @@ type Config struct {
 func LoadConfig(env *shell.Env) Config {
 	cfg := Config{
 		Port:  env.Port("PORT", DefaultPort),
-		MySQL: shell.LoadMySQL(env, migrations.Orders),
+		MySQL: dbshell.LoadMySQL(env, migrations.Orders),
 		Auth:  shell.LoadAuth(env),
 		Ordering: ordering.Config{
 			CancelWindow:   env.Duration("CANCEL_WINDOW", ordering.DefaultCancelWindow),
@@ -83,7 +84,7 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 }
 
 func newHandler(log *slog.Logger, db *sql.DB, auth *httpapi.Auth, products *httpapi.ProductHandler, orders *httpapi.OrderHandler) http.Handler {
-	return httpapi.NewHandler(log, shell.DatabaseOps(db, httpapi.OrdersOpenAPI), auth, products, orders)
+	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI), auth, products, orders)
 }
 
 // purgeConfig tunes the loop that forgets expired idempotency keys.

@@ -1,0 +1,42 @@
+// Package dbshell is what the shells backed by a database share on top of
+// package shell: reading the database's configuration and answering
+// readiness by it. It is apart from shell so that a shell without a
+// database, the orchestrator, links no database driver or migrations.
+package dbshell
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+
+	"github.com/b2borders/platform/adapters/httpapi"
+	"github.com/b2borders/platform/adapters/mysql"
+	"github.com/b2borders/platform/apps/wire/shell"
+	"github.com/b2borders/platform/core/errs"
+)
+
+// LoadMySQL reads DATABASE_URL, for a database that must have schema, and
+// DB_TIMEOUT, the longest a request waits on it.
+func LoadMySQL(env *shell.Env, schema fs.FS) mysql.Config {
+	return mysql.Config{
+		DSN: env.Required("DATABASE_URL", func(v string) error {
+			_, err := mysql.ParseDSN(v)
+			return err
+		}),
+		Schema:  schema,
+		Timeout: env.Duration("DB_TIMEOUT", mysql.DefaultTimeout),
+	}
+}
+
+// DatabaseOps are the operational endpoints of a service backed by db: it
+// is ready while db answers a ping.
+func DatabaseOps(db *sql.DB, openAPI []byte) httpapi.Ops {
+	ready := func(ctx context.Context) error {
+		if err := db.PingContext(ctx); err != nil {
+			return fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "the database does not answer"), err)
+		}
+		return nil
+	}
+	return httpapi.Ops{Ready: ready, Registry: shell.NewRegistry(), OpenAPI: openAPI}
+}
