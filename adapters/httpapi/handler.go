@@ -1,11 +1,14 @@
-// Package httpapi is the HTTP side of both APIs: a gorilla/mux router with
-// the middleware every service shares (request ids, access logs, metrics,
-// panic recovery, strict JSON, problem+json errors, bearer auth) and the
-// handlers that translate between the wire and the core use cases.
+// Package httpapi is the HTTP side of every service: a gorilla/mux router
+// with the middleware all three share (request ids, access logs, metrics,
+// panic recovery, strict JSON, bearer auth, the operational endpoints), each
+// service's error shape (problem+json for the APIs, an envelope for the
+// orchestrator), and the handlers that translate between the wire and the
+// core use cases.
 package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -29,7 +32,8 @@ type Routes interface {
 // Ops are the open operational endpoints of a service.
 type Ops struct {
 	// Ready reports whether the service can do its work; /ready answers 503
-	// while it returns an error.
+	// while it returns an error. An error with a domain code is answered as
+	// it is; any other is dependency_unavailable.
 	Ready func(context.Context) error
 	// Registry gathers the service's metrics; the HTTP metrics join it.
 	Registry *prometheus.Registry
@@ -37,22 +41,31 @@ type Ops struct {
 	OpenAPI []byte
 }
 
-// readyTimeout bounds a readiness probe so a hung database shows as down.
+// readyTimeout bounds a readiness probe so a hung dependency shows as down.
 const readyTimeout = 2 * time.Second
 
-// NewHandler builds a service's whole HTTP handler.
+// NewHandler builds an API's whole HTTP handler.
 func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Handler {
+	return newService(log, ops, apiConventions, func(r *mux.Router) {
+		for _, rt := range routes {
+			rt.Register(r, auth)
+		}
+	})
+}
+
+// newService is the stack every service runs: the shared middleware around
+// a router holding the open operational endpoints (/health, /ready,
+// /metrics, /openapi.yaml), the routes register adds, and answers for
+// unknown paths and methods. Every failure is answered by conv.WriteError.
+func newService(log *slog.Logger, ops Ops, conv Conventions, register func(*mux.Router)) http.Handler {
+	fail := conv.WriteError
 	r := mux.NewRouter()
 	r.Use(recordRoute)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, errs.New(errs.NotFound, "no such endpoint: %s", r.URL.Path))
+		fail(w, r, errs.New(errs.NotFound, "no such endpoint: %s", r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, ProblemContentType, Problem{
-			Type: ProblemType + "method_not_allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
-			Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path,
-			Instance: r.URL.Path, Code: "method_not_allowed", RequestID: RequestID(r.Context()),
-		})
+		fail(w, r, errs.New(methodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
 
 	r.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
@@ -62,7 +75,11 @@ func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Ha
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := ops.Ready(ctx); err != nil {
-			writeError(w, r, fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "the database does not answer"), err))
+			var e *errs.Error
+			if !errors.As(err, &e) {
+				err = fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "a dependency does not answer"), err)
+			}
+			fail(w, r, err)
 			return
 		}
 		respond(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -72,10 +89,8 @@ func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Ha
 		writeBody(w, http.StatusOK, "application/yaml", ops.OpenAPI)
 	}).Methods(http.MethodGet)
 
-	for _, rt := range routes {
-		rt.Register(r, auth)
-	}
-	return observe(log, NewMetrics(ops.Registry), r)
+	register(r)
+	return observe(log, NewMetrics(ops.Registry), conv, r)
 }
 
 // handlerFunc is an endpoint that reports failure by returning it; the

@@ -19,27 +19,57 @@ import (
 type ctxKey int
 
 const (
-	routeKey ctxKey = iota
+	exchangeKey ctxKey = iota
 	principalKey
 )
+
+// exchange is what the outer middleware shares with everything below it
+// about one request: the route template that matched, set by the router,
+// and the request id in effect, which a handler may replace with one it
+// learns from the body (the orchestrator's correlation_id). Unmatched
+// requests keep the route "unmatched", so that a scan of random paths
+// cannot blow up the metrics' label space.
+type exchange struct {
+	route string
+	id    string
+	// idHeaders are the response headers that carry the id.
+	idHeaders []string
+}
+
+func exchangeOf(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey).(*exchange)
+	return x
+}
 
 // RequestID returns the id of the request being served, which is also the
 // correlation id outgoing calls forward.
 func RequestID(ctx context.Context) string {
+	if x := exchangeOf(ctx); x != nil {
+		return x.id
+	}
 	return correlation.ID(ctx)
 }
 
-// routeSlot lets the router, which runs inside the outer middleware, tell it
-// which route template matched; unmatched requests keep "unmatched", so that
-// a scan of random paths cannot blow up the metrics' label space.
-type routeSlot struct{ template string }
+// adoptRequestID makes id the request id in effect from here on: in the
+// access log, in the response headers and in error bodies, and in the
+// returned request's context, which outgoing calls forward. The caller
+// vouches for id; it must not have written the response yet.
+func adoptRequestID(w http.ResponseWriter, r *http.Request, id string) *http.Request {
+	if x := exchangeOf(r.Context()); x != nil {
+		x.id = id
+		for _, h := range x.idHeaders {
+			w.Header().Set(h, id)
+		}
+	}
+	return r.WithContext(correlation.WithID(r.Context(), id))
+}
 
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if slot, ok := r.Context().Value(routeKey).(*routeSlot); ok {
+		if x := exchangeOf(r.Context()); x != nil {
 			if route := mux.CurrentRoute(r); route != nil {
 				if t, err := route.GetPathTemplate(); err == nil {
-					slot.template = t
+					x.route = t
 				}
 			}
 		}
@@ -95,21 +125,49 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// ErrorWriter answers a failed request in its service's own shape:
+// problem+json for the APIs, the envelope for the orchestrator. Errors that
+// carry no domain code are the writer's to log, once, and to answer as a
+// bare internal error.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// Conventions are what differs between the services in the one stack of
+// middleware they share.
+type Conventions struct {
+	// IDHeaders are the request headers a request id is taken from, the
+	// first valid one winning; a request without one gets a new UUID. The
+	// response carries the id in effect in each of them.
+	IDHeaders []string
+	// WriteError answers unknown paths, wrong methods, failed readiness
+	// probes, panics and the service's own failures.
+	WriteError ErrorWriter
+}
+
+// apiConventions are the APIs': X-Request-ID first, errors as problem+json.
+var apiConventions = Conventions{
+	IDHeaders:  []string{"X-Request-ID", "X-Correlation-ID"},
+	WriteError: writeError,
+}
+
 // observe is the outermost middleware: it assigns the request id, recovers
 // panics, and logs and measures every request once it is done.
-func observe(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
+func observe(log *slog.Logger, m *Metrics, conv Conventions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
-		if !correlation.Valid(id) {
-			id = r.Header.Get("X-Correlation-ID")
+		x := &exchange{route: "unmatched", idHeaders: conv.IDHeaders}
+		for _, h := range conv.IDHeaders {
+			if id := r.Header.Get(h); correlation.Valid(id) {
+				x.id = id
+				break
+			}
 		}
-		if !correlation.Valid(id) {
-			id = uuid.NewString()
+		if x.id == "" {
+			x.id = uuid.NewString()
 		}
-		w.Header().Set("X-Request-ID", id)
-		slot := &routeSlot{template: "unmatched"}
-		ctx := context.WithValue(correlation.WithID(r.Context(), id), routeKey, slot)
+		for _, h := range conv.IDHeaders {
+			w.Header().Set(h, x.id)
+		}
+		ctx := context.WithValue(correlation.WithID(r.Context(), x.id), exchangeKey, x)
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 
@@ -118,9 +176,9 @@ func observe(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(ctx, "panic", "request_id", id, "panic", fmt.Sprint(p))
+				log.ErrorContext(ctx, "panic", "request_id", x.id, "panic", fmt.Sprint(p))
 				if rec.status == 0 {
-					writeError(rec, r, errs.New(errs.Internal, "internal error"))
+					conv.WriteError(rec, r, errs.New(errs.Internal, "internal error"))
 				}
 			}
 			elapsed := time.Since(start)
@@ -128,12 +186,12 @@ func observe(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			m.requests.WithLabelValues(r.Method, slot.template, strconv.Itoa(status)).Inc()
-			m.duration.WithLabelValues(r.Method, slot.template).Observe(elapsed.Seconds())
+			m.requests.WithLabelValues(r.Method, x.route, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(r.Method, x.route).Observe(elapsed.Seconds())
 			log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id),
+				slog.String("request_id", x.id),
 				slog.String("method", r.Method),
-				slog.String("route", slot.template),
+				slog.String("route", x.route),
 				slog.Int("status", status),
 				slog.Int("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),

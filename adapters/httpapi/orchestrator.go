@@ -3,12 +3,10 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/b2borders/platform/core/correlation"
@@ -114,8 +112,6 @@ type OrchestratorConfig struct {
 	// included; zero means DefaultOrchestrationBudget. Running out is
 	// errs.DependencyTimeout, answered 504.
 	Budget time.Duration
-	// OpenAPI is the document served at /openapi.yaml.
-	OpenAPI []byte
 }
 
 // orchestratorHandler serves the orchestrator.
@@ -126,109 +122,24 @@ type orchestratorHandler struct {
 	cfg  OrchestratorConfig
 }
 
-// exchangeKey holds the *exchange of the request being served.
-type exchangeKey struct{}
-
-// exchange is what the outer middleware learns from the handler, for the
-// access log: the correlation id can come from the body, so it is known
-// only once the body is read.
-type exchange struct {
-	id    string
-	route string
-}
-
 // NewOrchestratorHandler returns the orchestrator's whole HTTP handler: the
-// create-and-confirm endpoint under both its paths, GET /health and GET
-// /openapi.yaml. The same handler serves the local server and the Lambda.
-func NewOrchestratorHandler(log *slog.Logger, auth *Auth, svc *orchestration.Service, cfg OrchestratorConfig) http.Handler {
+// create-and-confirm endpoint under both its paths and the operational
+// endpoints of ops, in the middleware the APIs run too, with every failure
+// answered in the orchestrator's envelope. The same handler serves the local
+// server and the Lambda.
+func NewOrchestratorHandler(log *slog.Logger, ops Ops, auth *Auth, svc *orchestration.Service, cfg OrchestratorConfig) http.Handler {
 	if cfg.Budget <= 0 {
 		cfg.Budget = DefaultOrchestrationBudget
 	}
 	h := &orchestratorHandler{svc: svc, auth: auth, log: log, cfg: cfg}
-	r := mux.NewRouter()
-	r.Use(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if x, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
-				if t, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
-					x.route = t
-				}
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
-	r.HandleFunc(OrchestratePath, h.orchestrate).Methods(http.MethodPost)
-	r.HandleFunc(OrchestrateAliasPath, h.orchestrate).Methods(http.MethodPost)
-	r.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
-		respond(w, http.StatusOK, map[string]string{"status": "ok"})
-	}).Methods(http.MethodGet)
-	r.HandleFunc("/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
-		writeBody(w, http.StatusOK, "application/yaml", cfg.OpenAPI)
-	}).Methods(http.MethodGet)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, errs.New(errs.NotFound, "no such endpoint: %s", r.URL.Path))
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.writeEnvelope(w, r, http.StatusMethodNotAllowed, OrchestratorEnvelope{
-			CorrelationID: exchangeOf(r).id,
-			Error: &OrchestratorErrorJSON{
-				Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path, Status: http.StatusMethodNotAllowed,
-			},
-		})
-	})
-	return h.observe(r)
-}
-
-func exchangeOf(r *http.Request) *exchange {
-	if x, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
-		return x
+	conv := Conventions{
+		// The orchestrator's own header first: it is what its clients send.
+		IDHeaders:  []string{"X-Correlation-ID", "X-Request-ID"},
+		WriteError: h.fail,
 	}
-	return &exchange{}
-}
-
-// headerCorrelationID is the id a request names in its headers, the
-// orchestrator's own header first, or a new one.
-func headerCorrelationID(r *http.Request) string {
-	for _, h := range []string{"X-Correlation-ID", "X-Request-ID"} {
-		if id := r.Header.Get(h); correlation.Valid(id) {
-			return id
-		}
-	}
-	return uuid.NewString()
-}
-
-// observe assigns the correlation id known from the headers, recovers
-// panics, and logs every request once it is done.
-func (h *orchestratorHandler) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		x := &exchange{id: headerCorrelationID(r), route: "unmatched"}
-		ctx := context.WithValue(correlation.WithID(r.Context(), x.id), exchangeKey{}, x)
-		r = r.WithContext(ctx)
-		rec := &statusRecorder{ResponseWriter: w}
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				h.log.ErrorContext(ctx, "panic", "request_id", x.id, "panic", fmt.Sprint(p))
-				if rec.status == 0 {
-					h.fail(rec, r, errs.New(errs.Internal, "internal error"))
-				}
-			}
-			status := rec.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			h.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", x.id),
-				slog.String("method", r.Method),
-				slog.String("route", x.route),
-				slog.Int("status", status),
-				slog.Int("bytes", rec.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			)
-		}()
-		next.ServeHTTP(rec, r)
+	return newService(log, ops, conv, func(r *mux.Router) {
+		r.HandleFunc(OrchestratePath, h.orchestrate).Methods(http.MethodPost)
+		r.HandleFunc(OrchestrateAliasPath, h.orchestrate).Methods(http.MethodPost)
 	})
 }
 
@@ -242,14 +153,6 @@ func (h *orchestratorHandler) orchestrate(w http.ResponseWriter, r *http.Request
 		h.fail(w, r, err)
 		return
 	}
-	x := exchangeOf(r)
-	if correlation.Valid(body.CorrelationID) {
-		x.id = body.CorrelationID
-	}
-	ctx, cancel := context.WithTimeout(correlation.WithID(r.Context(), x.id), h.cfg.Budget)
-	defer cancel()
-	r = r.WithContext(ctx)
-
 	req := orchestration.Request{
 		CustomerID:     body.CustomerID,
 		Items:          make([]orchestration.Item, len(body.Items)),
@@ -259,13 +162,40 @@ func (h *orchestratorHandler) orchestrate(w http.ResponseWriter, r *http.Request
 	for i, it := range body.Items {
 		req.Items[i] = orchestration.Item{ProductID: it.ProductID, Qty: it.Qty}
 	}
+	ctx := r.Context()
+	if body.CorrelationID != "" {
+		// The body's id is forwarded with every call. The use case checks
+		// it, with the rest of the request, before it calls anything.
+		ctx = correlation.WithID(ctx, body.CorrelationID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Budget)
+	defer cancel()
 	res, err := h.svc.CreateAndConfirm(ctx, req)
+	if body.CorrelationID != "" && !refusesField(err, "correlation_id") {
+		// From here on the body's id is the one in effect; a refused one
+		// leaves the headers' id in the answer.
+		r = adoptRequestID(w, r, body.CorrelationID)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	data := NewOrchestrationJSON(res)
-	h.writeEnvelope(w, r, http.StatusCreated, OrchestratorEnvelope{Success: true, CorrelationID: x.id, Data: &data})
+	respond(w, http.StatusCreated, OrchestratorEnvelope{Success: true, CorrelationID: RequestID(r.Context()), Data: &data})
+}
+
+// refusesField reports whether err is a validation failure naming field.
+func refusesField(err error, field string) bool {
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Code != errs.Invalid {
+		return false
+	}
+	for _, f := range e.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
 }
 
 // orchestratorStatus is the status of an error code. It is the APIs' table
@@ -282,7 +212,7 @@ func orchestratorStatus(code errs.Code) int {
 // domain code are logged here, once, and reach the client as a bare
 // "internal error".
 func (h *orchestratorHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	id := exchangeOf(r).id
+	id := RequestID(r.Context())
 	var e *errs.Error
 	if !errors.As(err, &e) {
 		h.log.ErrorContext(r.Context(), "request failed", "request_id", id, "error", err.Error())
@@ -306,14 +236,8 @@ func (h *orchestratorHandler) fail(w http.ResponseWriter, r *http.Request, err e
 	case e.Details != nil:
 		details = e.Details
 	}
-	h.writeEnvelope(w, r, status, OrchestratorEnvelope{
+	respond(w, status, OrchestratorEnvelope{
 		CorrelationID: id,
 		Error:         &OrchestratorErrorJSON{Code: e.Code, Message: e.Message, Status: status, Details: details},
 	})
-}
-
-func (h *orchestratorHandler) writeEnvelope(w http.ResponseWriter, r *http.Request, status int, env OrchestratorEnvelope) {
-	w.Header().Set("X-Correlation-ID", env.CorrelationID)
-	w.Header().Set("X-Request-ID", env.CorrelationID)
-	respond(w, status, env)
 }

@@ -8,6 +8,10 @@ import (
 	"github.com/b2borders/platform/core/errs"
 )
 
+// methodNotAllowed is the code of a request whose path exists but not for
+// its method: a fault of the HTTP exchange, which the core never reports.
+const methodNotAllowed errs.Code = "method_not_allowed"
+
 // statusOf is the one table from domain codes to HTTP statuses.
 var statusOf = map[errs.Code]int{
 	errs.Invalid:                  http.StatusBadRequest,
@@ -29,6 +33,7 @@ var statusOf = map[errs.Code]int{
 	errs.DependencyUnavailable:    http.StatusServiceUnavailable,
 	errs.DependencyTimeout:        http.StatusServiceUnavailable,
 	errs.Internal:                 http.StatusInternalServerError,
+	methodNotAllowed:              http.StatusMethodNotAllowed,
 }
 
 // StatusOf returns the HTTP status for a domain code.

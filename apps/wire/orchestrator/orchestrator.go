@@ -63,7 +63,8 @@ func Handler(cfg Config, log *slog.Logger) fx.Option {
 			cfg.Auth,
 			customersclient.Config{BaseURL: cfg.CustomersURL, ServiceToken: cfg.Auth.ServiceToken, Timeout: cfg.CallTimeout},
 			ordersclient.Config{BaseURL: cfg.OrdersURL, ServiceToken: cfg.Auth.ServiceToken, Timeout: cfg.CallTimeout},
-			httpapi.OrchestratorConfig{Budget: cfg.Budget, OpenAPI: httpapi.OrchestratorOpenAPI},
+			httpapi.OrchestratorConfig{Budget: cfg.Budget},
+			ops(cfg),
 		),
 		fx.Provide(
 			httpapi.NewAuth,
@@ -83,6 +84,19 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 		fx.Provide(shell.NewServer),
 		fx.Invoke(func(*shell.Server) {}),
 	)
+}
+
+// ops are the orchestrator's operational endpoints: it is ready while both
+// services it calls answer.
+func ops(cfg Config) httpapi.Ops {
+	return httpapi.Ops{
+		Ready: upstreamsReady(
+			upstream{name: "customers-api", baseURL: cfg.CustomersURL},
+			upstream{name: "orders-api", baseURL: cfg.OrdersURL},
+		),
+		Registry: shell.NewRegistry(),
+		OpenAPI:  httpapi.OrchestratorOpenAPI,
+	}
 }
 
 func newService(c *customersclient.Client, o *ordersclient.Client) *orchestration.Service {
