@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -135,7 +136,22 @@ func placeRequest(body orderBody, key string, keySent bool) (ordering.PlaceReque
 		}
 	}
 	_, err := req.Draft()
-	return req, mergeFields(fe, err)
+	return req, mergeFields(fe, keyFieldAs(err, HeaderIdempotencyKey))
+}
+
+// keyFieldAs names the idempotency key in a validation error by the header
+// that carries it on this transport.
+func keyFieldAs(err error, header string) error {
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Code != errs.Invalid {
+		return err
+	}
+	for i, f := range e.Fields {
+		if f.Field == ordering.IdempotencyKeyField {
+			e.Fields[i].Field = header
+		}
+	}
+	return err
 }
 
 func (h *OrderHandler) place(w http.ResponseWriter, r *http.Request) error {
@@ -226,12 +242,15 @@ func renderOrder(o ordering.Order) ([]byte, error) {
 }
 
 // confirmKey reads the confirm command's key from X-Idempotency-Key, or from
-// Idempotency-Key when only that is sent.
-func confirmKey(r *http.Request) string {
+// Idempotency-Key when only that is sent, and names the header it came in.
+func confirmKey(r *http.Request) (key, header string) {
 	if k := r.Header.Get(HeaderXIdempotencyKey); k != "" {
-		return k
+		return k, HeaderXIdempotencyKey
 	}
-	return r.Header.Get(HeaderIdempotencyKey)
+	if k := r.Header.Get(HeaderIdempotencyKey); k != "" {
+		return k, HeaderIdempotencyKey
+	}
+	return "", HeaderXIdempotencyKey
 }
 
 func (h *OrderHandler) confirm(w http.ResponseWriter, r *http.Request) error {
@@ -239,9 +258,10 @@ func (h *OrderHandler) confirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := h.svc.Confirm(r.Context(), id, confirmKey(r), renderOrder)
+	key, header := confirmKey(r)
+	c, err := h.svc.Confirm(r.Context(), id, key, renderOrder)
 	if err != nil {
-		return err
+		return keyFieldAs(err, header)
 	}
 	if c.Replayed {
 		w.Header().Set(HeaderReplayed, "true")

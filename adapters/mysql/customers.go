@@ -17,7 +17,7 @@ import (
 
 // CustomerStore keeps customers in customers_db.
 type CustomerStore struct {
-	db *sql.DB
+	db *DB
 	// get reads one live customer, which every order placed asks for.
 	get *prepared
 }
@@ -25,8 +25,8 @@ type CustomerStore struct {
 var _ customer.Repository = (*CustomerStore)(nil)
 
 // NewCustomerStore returns a store over db.
-func NewCustomerStore(db *sql.DB) *CustomerStore {
-	return &CustomerStore{db: db, get: newPrepared(db, `SELECT `+customerColumns+` FROM customers WHERE id = ? AND deleted_at IS NULL`)}
+func NewCustomerStore(db *DB) *CustomerStore {
+	return &CustomerStore{db: db, get: newPrepared(db.DB, `SELECT `+customerColumns+` FROM customers WHERE id = ? AND deleted_at IS NULL`)}
 }
 
 const customerColumns = "id, name, email, phone, created_at, updated_at"
@@ -47,21 +47,28 @@ func emailTaken(email string) error {
 
 // Create inserts c; the unique key on live emails decides races.
 func (s *CustomerStore) Create(ctx context.Context, c customer.Customer) error {
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO customers (id, name, email, phone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		c.ID[:], c.Name, c.Email, c.Phone, c.CreatedAt, c.UpdatedAt)
-	if isDuplicate(err) {
-		return emailTaken(c.Email)
-	}
-	return err
+	return s.db.run(ctx, "create customer", func(ctx context.Context) error {
+		_, err := s.db.ExecContext(ctx,
+			`INSERT INTO customers (id, name, email, phone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.ID[:], c.Name, c.Email, c.Phone, c.CreatedAt, c.UpdatedAt)
+		if isDuplicate(err) {
+			return emailTaken(c.Email)
+		}
+		return err
+	})
 }
 
 // Get returns a live customer.
 func (s *CustomerStore) Get(ctx context.Context, id uuid.UUID) (customer.Customer, error) {
-	c, err := scanCustomer(s.get.queryRow(ctx, id[:]))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, customerNotFound(id)
-	}
+	var c customer.Customer
+	err := s.db.run(ctx, "get customer", func(ctx context.Context) error {
+		var err error
+		c, err = scanCustomer(s.get.queryRow(ctx, id[:]))
+		if errors.Is(err, sql.ErrNoRows) {
+			return customerNotFound(id)
+		}
+		return err
+	})
 	return c, err
 }
 
@@ -73,7 +80,12 @@ func (s *CustomerStore) Search(ctx context.Context, q customer.Query) (page.Page
 		b = b.Where(sq.Or{sq.Like{"name": like}, sq.Like{"email": like}, sq.Like{"phone": like}})
 	}
 	b = afterCursor(b, q.Page.After)
-	rows, err := queryPage(ctx, s.db, b, q.Page.Limit, scanCustomer)
+	var rows []customer.Customer
+	err := s.db.run(ctx, "search customers", func(ctx context.Context) error {
+		var err error
+		rows, err = queryPage(ctx, s.db.DB, b, q.Page.Limit, scanCustomer)
+		return err
+	})
 	if err != nil {
 		return page.Page[customer.Customer]{}, err
 	}
@@ -85,7 +97,7 @@ func (s *CustomerStore) Search(ctx context.Context, q customer.Query) (page.Page
 // Update locks the customer row, applies fn and writes the result.
 func (s *CustomerStore) Update(ctx context.Context, id uuid.UUID, fn func(*customer.Customer) error) (customer.Customer, error) {
 	var c customer.Customer
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.db.tx(ctx, "update customer "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		c, err = scanCustomer(tx.QueryRowContext(ctx,
 			`SELECT `+customerColumns+` FROM customers WHERE id = ? AND deleted_at IS NULL FOR UPDATE`, id[:]))
@@ -111,15 +123,17 @@ func (s *CustomerStore) Update(ctx context.Context, id uuid.UUID, fn func(*custo
 
 // Delete marks a live customer deleted, freeing its email.
 func (s *CustomerStore) Delete(ctx context.Context, id uuid.UUID, at time.Time) error {
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE customers SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, at, at, id[:])
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return errors.Join(err, customerNotFound(id))
-	}
-	return nil
+	return s.db.run(ctx, "delete customer "+id.String(), func(ctx context.Context) error {
+		res, err := s.db.ExecContext(ctx,
+			`UPDATE customers SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, at, at, id[:])
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, customerNotFound(id))
+		}
+		return nil
+	})
 }
 
 // escapeLike makes user input match literally inside a LIKE pattern.

@@ -13,12 +13,13 @@ import (
 )
 
 // Module provides the connection pool, opened and migrated from a Config the
-// application supplies, and every store over it; fx builds only the stores
-// an application asks for.
+// application supplies (also as the *sql.DB that readiness probes ping),
+// and every store over it; fx builds only the stores an application asks
+// for.
 var Module = fx.Module("mysql",
 	fx.Provide(
 		NewDB,
-		NewBatchDB,
+		func(db *DB) *sql.DB { return db.DB },
 		fx.Annotate(NewCustomerStore, fx.As(new(customer.Repository))),
 		fx.Annotate(NewProductStore, fx.As(new(catalog.Store))),
 		fx.Annotate(NewOrderStore, fx.As(new(ordering.Store))),
@@ -28,22 +29,11 @@ var Module = fx.Module("mysql",
 
 // NewDB opens the pool when the application is built and closes it when the
 // application stops.
-func NewDB(lc fx.Lifecycle, cfg Config) (*sql.DB, error) {
+func NewDB(lc fx.Lifecycle, cfg Config) (*DB, error) {
 	db, err := Open(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
 	lc.Append(fx.StopHook(db.Close))
 	return db, nil
-}
-
-// NewBatchDB opens the BatchDB on the same database when the application is
-// built, and closes it when the application stops.
-func NewBatchDB(lc fx.Lifecycle, cfg Config) (*BatchDB, error) {
-	b, err := OpenBatchDB(context.Background(), cfg)
-	if err != nil {
-		return nil, err
-	}
-	lc.Append(fx.StopHook(b.Close))
-	return b, nil
 }

@@ -8,100 +8,70 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/b2borders/platform/core/errs"
 	"github.com/b2borders/platform/core/idempotency"
 )
 
-// A key row is written inside the transaction of the command it guards, as
-// that transaction's first statement. Until the transaction ends, the row
-// is invisible and its primary key entry is locked: a concurrent attempt
-// with the same key blocks on its own insert, and when the first commits it
-// fails with a duplicate key and replays what the first stored. If the
-// first rolls back, the second's insert simply succeeds. No key is ever
-// left behind by a command that did not happen, so there is nothing to
-// clean up after a crash.
+// A key row is written inside the transaction of the command it guards.
+// Until the transaction ends, the row is invisible and its primary key
+// entry is locked: a concurrent attempt with the same key blocks on its own
+// insert, and when the first commits it fails with a duplicate key and
+// reads what the first recorded. If the first rolls back, the second's
+// insert simply succeeds. No key is ever left behind by a command that did
+// not happen, so there is nothing to clean up after a crash. The status
+// column holds COMPLETED on every row: a row is only ever seen committed.
 
-// Key row statuses. A key row is only ever seen committed, so readers see
-// keyCompleted; keyInProgress marks a row whose response is still being
-// produced inside its transaction.
-const (
-	keyInProgress = "IN_PROGRESS"
-	keyCompleted  = "COMPLETED"
-)
-
-// errKeyTaken stands for a transaction whose key insert found the key
-// already used; the caller rolls back and settles the claim outside.
-var errKeyTaken = errors.New("idempotency key already used")
-
-// insertKeySQL claims a key; keyArgs are its parameters.
-const insertKeySQL = "INSERT INTO idempotency_keys (target_type, `key`, target_id, status, request_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-
-func keyArgs(c idempotency.Claim, target uuid.UUID, status string, now time.Time) []any {
-	return []any{string(c.Scope), []byte(c.Key), target[:], status, c.Fingerprint, now, c.ExpiresAt}
-}
-
-// completeKeySQL stores the response of the command a key guards, in the
-// same transaction that inserted the key; completeKeyArgs are its
-// parameters.
-const completeKeySQL = "UPDATE idempotency_keys SET status = ?, response_status = ?, response_body = ? WHERE target_type = ? AND `key` = ?"
-
-func completeKeyArgs(c idempotency.Claim, status int, body []byte) []any {
-	return []any{keyCompleted, status, body, string(c.Scope), []byte(c.Key)}
-}
-
-// storedKey is a committed key row.
-type storedKey struct {
-	TargetID    uuid.UUID
-	Status      string
-	RequestHash string
-	Body        []byte
-	ExpiresAt   time.Time
-}
-
-// settleKey decides what an attempt whose key insert hit a duplicate gets.
-// retry means the key is free again (it had expired and is now deleted, or
-// it vanished meanwhile) and the command should run again from the start;
-// otherwise the stored key is returned for the caller to replay.
-func settleKey(ctx context.Context, db *sql.DB, c idempotency.Claim, now time.Time) (k storedKey, retry bool, err error) {
-	var body []byte
-	err = db.QueryRowContext(ctx,
-		"SELECT target_id, status, request_hash, response_body, expires_at FROM idempotency_keys WHERE target_type = ? AND `key` = ?",
-		string(c.Scope), []byte(c.Key)).Scan(&k.TargetID, &k.Status, &k.RequestHash, &body, &k.ExpiresAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return k, true, nil
+// insertKey records claim's key for target; errKeyTaken when the key is
+// recorded already.
+func insertKey(ctx context.Context, tx *sql.Tx, c idempotency.Claim, target uuid.UUID) error {
+	_, err := tx.ExecContext(ctx,
+		"INSERT INTO idempotency_keys (target_type, `key`, target_id, status, request_hash, created_at, expires_at) VALUES (?, ?, ?, 'COMPLETED', ?, ?, ?)",
+		string(c.Scope), []byte(c.Key), target[:], c.Fingerprint, c.CreatedAt, c.ExpiresAt)
+	if isDuplicate(err) {
+		return errKeyTaken
 	}
+	return err
+}
+
+// recorded reads the record of claim's key, which a transaction just found
+// taken, as the *idempotency.UsedError the use case settles.
+func (s *OrderStore) recorded(ctx context.Context, c idempotency.Claim) error {
+	var r idempotency.Record
+	err := s.db.run(ctx, "read idempotency key", func(ctx context.Context) error {
+		err := s.db.QueryRowContext(ctx,
+			"SELECT target_id, request_hash, response_body, expires_at FROM idempotency_keys WHERE target_type = ? AND `key` = ?",
+			string(c.Scope), []byte(c.Key)).Scan(&r.TargetID, &r.Fingerprint, &r.Response, &r.ExpiresAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Forgotten since: the zero record has expired.
+			return nil
+		}
+		return err
+	})
 	if err != nil {
-		return k, false, err
+		return err
 	}
-	k.Body = body
-	if !k.ExpiresAt.After(now) {
-		// Conditional on still being expired, so a fresh key another
-		// attempt wrote meanwhile survives.
-		_, err := db.ExecContext(ctx,
+	return &idempotency.UsedError{Record: r}
+}
+
+// ForgetKey deletes claim's key if it had expired by now. The condition
+// keeps a key another attempt recorded meanwhile.
+func (s *OrderStore) ForgetKey(ctx context.Context, c idempotency.Claim, now time.Time) error {
+	return s.db.run(ctx, "forget idempotency key", func(ctx context.Context) error {
+		_, err := s.db.ExecContext(ctx,
 			"DELETE FROM idempotency_keys WHERE target_type = ? AND `key` = ? AND expires_at <= ?",
 			string(c.Scope), []byte(c.Key), now)
-		return k, err == nil, err
-	}
-	if k.RequestHash != c.Fingerprint {
-		return k, false, errs.New(errs.IdempotencyKeyReused,
-			"idempotency key %q was used with a different request", c.Key)
-	}
-	if k.Status != keyCompleted {
-		return k, false, errs.New(errs.IdempotencyKeyInProgress,
-			"a request with idempotency key %q is still in progress", c.Key)
-	}
-	return k, false, nil
+		return err
+	})
 }
 
 // IdempotencyStore forgets expired keys of orders_db.
 type IdempotencyStore struct {
-	db *sql.DB
+	db *DB
 }
 
 var _ idempotency.Purger = (*IdempotencyStore)(nil)
 
 // NewIdempotencyStore returns a store over db.
-func NewIdempotencyStore(db *sql.DB) *IdempotencyStore {
+func NewIdempotencyStore(db *DB) *IdempotencyStore {
 	return &IdempotencyStore{db: db}
 }
 
@@ -113,17 +83,18 @@ const purgeBatch = 1000
 func (s *IdempotencyStore) Purge(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for {
-		res, err := s.db.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE expires_at < ? LIMIT ?", now, purgeBatch)
-		if err != nil {
-			return total, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, err
-		}
+		var n int64
+		err := s.db.run(ctx, "purge idempotency keys", func(ctx context.Context) error {
+			res, err := s.db.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE expires_at < ? LIMIT ?", now, purgeBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
 		total += n
-		if n < purgeBatch {
-			return total, nil
+		if err != nil || n < purgeBatch {
+			return total, err
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 //
 // An id in the cache is also known to exist: products are never deleted.
 // An id not in it is read before anything is written, so an unknown product
-// is still refused without a transaction.
+// is refused without a transaction.
 type priceCache struct {
 	mu sync.RWMutex
 	m  map[uuid.UUID]int64
@@ -28,36 +28,30 @@ type priceCache struct {
 // full cache is emptied and refills from the placements that follow.
 const maxCachedPrices = 1 << 17
 
-// lookup returns the cached price of every line's product, or false if any
-// of them is not cached.
-func (c *priceCache) lookup(lines []ordering.Line) (map[uuid.UUID]int64, bool) {
-	out := make(map[uuid.UUID]int64, len(lines))
+// lookup returns the cached price of every product, or false if any of
+// them is not cached.
+func (c *priceCache) lookup(ids []uuid.UUID) (map[uuid.UUID]int64, bool) {
+	out := make(map[uuid.UUID]int64, len(ids))
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, l := range lines {
-		p, ok := c.m[l.ProductID]
+	for _, id := range ids {
+		p, ok := c.m[id]
 		if !ok {
 			return nil, false
 		}
-		out[l.ProductID] = p
+		out[id] = p
 	}
 	return out, true
 }
 
-// store remembers the prices just read, except those of sold-out products:
-// a placement of those is better read first, and refused without a
-// transaction, than run and rolled back.
-func (c *priceCache) store(products map[uuid.UUID]priced) {
+// store remembers the prices just read.
+func (c *priceCache) store(products map[uuid.UUID]ordering.Stock) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m)+len(products) > maxCachedPrices {
 		c.m = make(map[uuid.UUID]int64, len(products))
 	}
 	for id, p := range products {
-		if p.stock > 0 {
-			c.m[id] = p.price
-		} else {
-			delete(c.m, id)
-		}
+		c.m[id] = p.PriceCents
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // ProductStore keeps the catalogue in orders_db.
 type ProductStore struct {
-	db *sql.DB
+	db *DB
 	// get reads one product: the GET path's only query.
 	get *prepared
 }
@@ -23,8 +23,8 @@ type ProductStore struct {
 var _ catalog.Store = (*ProductStore)(nil)
 
 // NewProductStore returns a store over db.
-func NewProductStore(db *sql.DB) *ProductStore {
-	return &ProductStore{db: db, get: newPrepared(db, `SELECT `+productColumns+` FROM products WHERE id = ?`)}
+func NewProductStore(db *DB) *ProductStore {
+	return &ProductStore{db: db, get: newPrepared(db.DB, `SELECT `+productColumns+` FROM products WHERE id = ?`)}
 }
 
 const productColumns = "id, sku, name, price_cents, stock, version, created_at, updated_at"
@@ -41,21 +41,28 @@ func productNotFound(id uuid.UUID) error {
 
 // Create inserts p; the unique key on sku decides races.
 func (s *ProductStore) Create(ctx context.Context, p catalog.Product) error {
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO products (`+productColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID[:], p.SKU, p.Name, p.PriceCents, p.Stock, p.Version, p.CreatedAt, p.UpdatedAt)
-	if isDuplicate(err) {
-		return errs.New(errs.SKUTaken, "a product with sku %s already exists", p.SKU)
-	}
-	return checkViolation(err)
+	return s.db.run(ctx, "create product", func(ctx context.Context) error {
+		_, err := s.db.ExecContext(ctx,
+			`INSERT INTO products (`+productColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID[:], p.SKU, p.Name, p.PriceCents, p.Stock, p.Version, p.CreatedAt, p.UpdatedAt)
+		if isDuplicate(err) {
+			return errs.New(errs.SKUTaken, "a product with sku %s already exists", p.SKU)
+		}
+		return checkViolation(err)
+	})
 }
 
 // Get returns a product.
 func (s *ProductStore) Get(ctx context.Context, id uuid.UUID) (catalog.Product, error) {
-	p, err := scanProduct(s.get.queryRow(ctx, id[:]))
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, productNotFound(id)
-	}
+	var p catalog.Product
+	err := s.db.run(ctx, "get product", func(ctx context.Context) error {
+		var err error
+		p, err = scanProduct(s.get.queryRow(ctx, id[:]))
+		if errors.Is(err, sql.ErrNoRows) {
+			return productNotFound(id)
+		}
+		return err
+	})
 	return p, err
 }
 
@@ -68,7 +75,12 @@ func (s *ProductStore) Search(ctx context.Context, q catalog.Query) (page.Page[c
 		b = b.Where(sq.Or{sq.Like{"sku": like}, sq.Like{"name": like}})
 	}
 	b = afterCursor(b, q.Page.After)
-	rows, err := queryPage(ctx, s.db, b, q.Page.Limit, scanProduct)
+	var rows []catalog.Product
+	err := s.db.run(ctx, "search products", func(ctx context.Context) error {
+		var err error
+		rows, err = queryPage(ctx, s.db.DB, b, q.Page.Limit, scanProduct)
+		return err
+	})
 	if err != nil {
 		return page.Page[catalog.Product]{}, err
 	}
@@ -81,7 +93,7 @@ func (s *ProductStore) Search(ctx context.Context, q catalog.Query) (page.Page[c
 // version up. The sku, id and creation time are not fn's to change.
 func (s *ProductStore) Update(ctx context.Context, id uuid.UUID, fn func(*catalog.Product) error) (catalog.Product, error) {
 	var p catalog.Product
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.db.tx(ctx, "update product "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		p, err = scanProduct(tx.QueryRowContext(ctx,
 			`SELECT `+productColumns+` FROM products WHERE id = ? FOR UPDATE`, id[:]))

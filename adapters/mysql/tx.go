@@ -3,19 +3,37 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/b2borders/platform/core/errs"
 )
 
-// MySQL error numbers the adapters act on.
+// DB is a service's connection pool and the bound on every call the stores
+// make through it.
+type DB struct {
+	*sql.DB
+	timeout time.Duration
+}
+
+// MySQL and MariaDB error numbers the adapters act on.
 const (
-	errRecordChanged   = 1020 // MariaDB 11.6+ snapshot isolation: a row changed since this transaction read it
+	errRecordChanged   = 1020 // MariaDB snapshot isolation: a row changed since this transaction read it
+	errTooManyConns    = 1040
+	errNodeNotReady    = 1047 // Galera: the node is not part of the primary component
+	errShutdown        = 1053
 	errDuplicate       = 1062
 	errLockWaitTimeout = 1205
-	errDeadlock        = 1213
+	errDeadlock        = 1213 // also a Galera certification failure
+	errReadOnly        = 1290 // --read-only, as a demoted primary is
+	errConnKilled      = 1927
 )
 
 func errNumber(err error) uint16 {
@@ -28,44 +46,101 @@ func errNumber(err error) uint16 {
 
 func isDuplicate(err error) bool { return errNumber(err) == errDuplicate }
 
-// maxAttempts bounds how often a transaction that lost a deadlock or timed
-// out on a lock is run again before the error reaches the caller.
-const maxAttempts = 5
-
-// inTx runs fn in a transaction and commits it, retried as withRetries says.
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	return withRetries(ctx, func() error { return runTx(ctx, db, fn) })
+// retryable reports an error after which the database has rolled the whole
+// transaction back and the same work may simply run again. A lock wait
+// timeout rolls back only its statement, but the runner rolls back the
+// rest, so it joins them.
+func retryable(err error) bool {
+	switch errNumber(err) {
+	case errDeadlock, errLockWaitTimeout, errRecordChanged:
+		return true
+	}
+	return false
 }
 
-// withRetries runs a transaction, run, until it ends in anything but a
-// deadlock, a lock wait timeout or a snapshot conflict, at most maxAttempts
-// times. Each of those errors leaves nothing of the transaction behind (run
-// rolls back), so run simply runs again, after a jittered pause that keeps
-// the contenders from colliding in step.
-func withRetries(ctx context.Context, run func() error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = run()
-		if n := errNumber(err); (n != errDeadlock && n != errLockWaitTimeout && n != errRecordChanged) || attempt == maxAttempts {
-			return err
+// maxAttempts bounds the runs of one call; the call's deadline usually
+// stops it first.
+const maxAttempts = 8
+
+// run makes one call to the database: attempt, run again after a deadlock,
+// a lock wait timeout or a snapshot conflict with a growing, jittered pause,
+// until it succeeds, fails otherwise, or the call's time (the DB's timeout,
+// or ctx's deadline if sooner) runs out. A failure leaves run wrapped with
+// op, and a database that is down, frozen or still contended when the time
+// is up is errs.DependencyUnavailable.
+func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	for n := 1; ; n++ {
+		err := attempt(ctx)
+		if err == nil {
+			return nil
 		}
-		pause := time.Duration(attempt) * 5 * time.Millisecond
+		if !retryable(err) || n == maxAttempts {
+			return failed(ctx, op, err)
+		}
+		pause := time.Duration(n) * 4 * time.Millisecond
+		t := time.NewTimer(pause/2 + rand.N(pause))
 		select {
-		case <-time.After(pause/2 + rand.N(pause)):
+		case <-t.C:
 		case <-ctx.Done():
-			return err
+			t.Stop()
+			return failed(ctx, op, err)
 		}
 	}
 }
 
-func runTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// tx is run for a transaction: fn's statements, one per round trip, then
+// COMMIT. fn must return the first error any statement returns: the
+// transaction is rolled back on every error, so no statement that follows a
+// failed or aborted one is ever committed.
+//
+// One statement per round trip is what keeps a transaction whole on a
+// Galera cluster: a conflicting write on another node that aborts it
+// between two statements is answered to the next one as a deadlock, while
+// inside a multi-statement query the abort goes unreported and the rest of
+// the query runs outside the transaction. It is also why the write paths
+// send their locking statement last (see OrderStore.Place): a round trip
+// added before it costs throughput, not time under a row lock.
+func (db *DB) tx(ctx context.Context, op string, fn func(context.Context, *sql.Tx) error) error {
+	return db.run(ctx, op, func(ctx context.Context) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+// failed wraps err with op, making it a domain error when the database is
+// the cause: unreachable, gone mid-call, out of time, or still contended.
+// A COMMIT whose answer was lost may have committed; that, too, is
+// unavailable, and a client retries it with its idempotency key.
+func failed(ctx context.Context, op string, err error) error {
+	if unavailable(ctx, err) {
+		return fmt.Errorf("%s: %w: %w", op, errs.New(errs.DependencyUnavailable, "the database is unavailable; try again"), err)
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func unavailable(ctx context.Context, err error) bool {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return false
 	}
-	return tx.Commit()
+	if ctx.Err() != nil || retryable(err) {
+		return true
+	}
+	switch errNumber(err) {
+	case errTooManyConns, errNodeNotReady, errShutdown, errReadOnly, errConnKilled:
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone)
 }

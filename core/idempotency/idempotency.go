@@ -10,6 +10,10 @@ import (
 	"encoding/hex"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/b2borders/platform/core/errs"
 )
 
 // Scope separates the commands that take keys, so one key may name both the
@@ -35,7 +39,43 @@ type Claim struct {
 	Scope       Scope
 	Key         string
 	Fingerprint string
-	ExpiresAt   time.Time
+	// CreatedAt is when the attempt was made, ExpiresAt when its key is
+	// forgotten: both by the use case's clock.
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Record is a key as a store keeps it: what the first attempt did.
+type Record struct {
+	// TargetID is what the command acted on: the order placed or confirmed.
+	TargetID    uuid.UUID
+	Fingerprint string
+	// Response is the stored answer, for commands that replay one.
+	Response  []byte
+	ExpiresAt time.Time
+}
+
+// UsedError is a store's answer to a claim whose key is already recorded:
+// nothing was written, and Record says what the key did before. A zero
+// Record stands for a key that vanished before it could be read.
+type UsedError struct {
+	Record Record
+}
+
+func (e *UsedError) Error() string { return "idempotency key already used" }
+
+// Settle decides what an attempt whose key is already recorded gets, by the
+// caller's clock: replay when the record answers it; an error when the key
+// was used for another request; neither when the record expired by now, in
+// which case the caller forgets it and runs the command again.
+func (c Claim) Settle(r Record, now time.Time) (replay bool, err error) {
+	switch {
+	case !r.ExpiresAt.After(now):
+		return false, nil
+	case r.Fingerprint != c.Fingerprint:
+		return false, errs.New(errs.IdempotencyKeyReused, "idempotency key %q was used with a different request", c.Key)
+	}
+	return true, nil
 }
 
 // ValidKey reports whether key can name an attempt: 1 to MaxKeyLen

@@ -4,6 +4,8 @@
 package ordering
 
 import (
+	"math"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,6 +64,55 @@ type Shortage struct {
 // list every short line.
 func InsufficientStock(short []Shortage) error {
 	return &errs.Error{Code: errs.InsufficientStock, Message: "not enough stock for every line", Details: short}
+}
+
+// productIDs lists the draft's products in lock order.
+func (d Draft) productIDs() []uuid.UUID {
+	ids := make([]uuid.UUID, len(d.Lines))
+	for i, l := range d.Lines {
+		ids[i] = l.ProductID
+	}
+	return ids
+}
+
+// Price makes the order d describes at the given unit prices: an item per
+// line, its subtotal, and the total. A product without a price does not
+// exist; a total past what int64 cents hold is refused.
+func (d Draft) Price(prices map[uuid.UUID]int64) (Order, error) {
+	o := Order{
+		ID: d.ID, CustomerID: d.CustomerID, Status: Created,
+		Items:     make([]Item, len(d.Lines)),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.CreatedAt,
+	}
+	var missing []string
+	for i, l := range d.Lines {
+		price, ok := prices[l.ProductID]
+		if !ok {
+			missing = append(missing, l.ProductID.String())
+			continue
+		}
+		if price > 0 && l.Qty > (math.MaxInt64-o.TotalCents)/price {
+			return Order{}, errs.New(errs.Invalid, "the order's total is too large")
+		}
+		o.Items[i] = Item{ProductID: l.ProductID, Qty: l.Qty, UnitPriceCents: price, SubtotalCents: price * l.Qty}
+		o.TotalCents += price * l.Qty
+	}
+	if len(missing) > 0 {
+		return Order{}, errs.New(errs.ProductNotFound, "unknown products: %s", strings.Join(missing, ", "))
+	}
+	return o, nil
+}
+
+// Shortages lists every line the stock cannot cover, a product that does
+// not exist counting as none in stock.
+func (d Draft) Shortages(stock map[uuid.UUID]Stock) []Shortage {
+	var short []Shortage
+	for _, l := range d.Lines {
+		if have := stock[l.ProductID].Available; have < l.Qty {
+			short = append(short, Shortage{ProductID: l.ProductID, Available: have, Requested: l.Qty})
+		}
+	}
+	return short
 }
 
 // Confirm moves a CREATED order to CONFIRMED and reports whether it changed

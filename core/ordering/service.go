@@ -3,6 +3,7 @@ package ordering
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -54,30 +55,50 @@ type Query struct {
 	Page       page.Request
 }
 
-// Store keeps orders and moves the stock they take. Each method is one
+// Stock is a product as a placement sees it: its price and its stock.
+type Stock struct {
+	PriceCents int64
+	Available  int64
+}
+
+// ErrStockMoved is a store's answer to a placement whose products no longer
+// have the prices the order charges or the stock it takes: nothing was
+// written.
+var ErrStockMoved = errors.New("stock or price changed")
+
+// Store keeps orders and moves the stock they take. Each write is one
 // transaction: it happens whole or not at all, whatever runs beside it.
+// Every method wraps its errors with its operation; a database that is
+// down, too slow or too contended is errs.DependencyUnavailable.
 type Store interface {
-	// Place prices d's lines at the products' current prices, takes their
-	// stock and writes the order with its items. errs.ProductNotFound names
-	// unknown products; InsufficientStock lists every short line. When d
-	// has a claim whose key was used before, nothing is written: the same
-	// fingerprint returns that earlier order with replayed set, another
-	// fingerprint is errs.IdempotencyKeyReused.
-	Place(ctx context.Context, d Draft) (o Order, replayed bool, err error)
+	// Prices returns the price of each product in ids that exists. They may
+	// come from a cache: Place never trusts them.
+	Prices(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]int64, error)
+	// Stock reads the price and stock of each product in ids that exists,
+	// as they are now.
+	Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Stock, error)
+	// Place writes o with its items and takes their stock, but only if every
+	// product still has the item's unit price and stock for its quantity;
+	// otherwise it writes nothing and returns ErrStockMoved. With a claim,
+	// the key is recorded with the order; a key recorded before writes
+	// nothing and returns *idempotency.UsedError.
+	Place(ctx context.Context, o Order, claim *idempotency.Claim) error
 	// Get returns an order with its items; errs.NotFound when there is none.
 	Get(ctx context.Context, id uuid.UUID) (Order, error)
 	Search(ctx context.Context, q Query) (page.Page[Order], error)
-	// Confirm locks the order and, unless claim's key was used before,
-	// applies fn, stores the order and stores render's bytes under the key,
-	// all at once. A used key with the same fingerprint returns the stored
-	// bytes with Replayed set; another fingerprint is
-	// errs.IdempotencyKeyReused.
+	// Confirm locks the order, applies fn, stores the order and records
+	// render's bytes under claim's key, all at once, and returns the bytes.
+	// A key recorded before writes nothing and returns
+	// *idempotency.UsedError.
 	Confirm(ctx context.Context, id uuid.UUID, claim idempotency.Claim,
-		fn func(*Order) error, render func(Order) ([]byte, error)) (Confirmation, error)
+		fn func(*Order) error, render func(Order) ([]byte, error)) ([]byte, error)
 	// Cancel locks the order, applies fn and stores the order; when fn
 	// returns true, the stock of its items is given back in the same
 	// transaction.
 	Cancel(ctx context.Context, id uuid.UUID, fn func(*Order) (restock bool, err error)) (Order, error)
+	// ForgetKey deletes claim's key if it expired by now, so that the
+	// command can run again under it.
+	ForgetKey(ctx context.Context, claim idempotency.Claim, now time.Time) error
 }
 
 // Config tunes the use cases.
@@ -92,6 +113,20 @@ type Config struct {
 
 // Defaults for Config's zero fields.
 const DefaultCancelWindow = 10 * time.Minute
+
+// IdempotencyKeyField names the key in validation errors; each transport
+// says how its clients send it.
+const IdempotencyKeyField = "idempotency_key"
+
+// maxAttempts bounds how often a command runs again because what it
+// depends on changed under it: a price or stock between the read and the
+// write, or an expired key forgotten.
+const maxAttempts = 5
+
+// errBusy is the answer when a command kept losing those races.
+func errBusy(what string) error {
+	return errs.New(errs.DependencyUnavailable, "%s kept changing while the request ran; try again", what)
+}
 
 // Limits on an order's lines.
 const (
@@ -153,7 +188,7 @@ func (r PlaceRequest) Draft() (Draft, error) {
 		qty[l.ProductID] += l.Qty
 	}
 	if r.IdempotencyKey != "" && !idempotency.ValidKey(r.IdempotencyKey) {
-		fe.Add("Idempotency-Key", "must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
+		fe.Add(IdempotencyKeyField, "must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
 	}
 	if err := fe.Err(); err != nil {
 		return Draft{}, err
@@ -182,6 +217,11 @@ func (d Draft) fingerprint() string {
 // Place checks the customer, then places the order. The customer is asked
 // before any row is locked, so a slow customers service never holds stock.
 // replayed reports that the key had placed this order before.
+//
+// The order is priced at the catalogue's prices, which may be cached, and
+// the store writes it only if every product still has that price and the
+// stock; if one has not, stock and prices are read afresh: short lines are
+// refused all at once, and otherwise the order is priced again.
 func (s *Service) Place(ctx context.Context, r PlaceRequest) (o Order, replayed bool, err error) {
 	d, err := r.Draft()
 	if err != nil {
@@ -202,10 +242,63 @@ func (s *Service) Place(ctx context.Context, r PlaceRequest) (o Order, replayed 
 			Scope:       idempotency.PlaceOrder,
 			Key:         r.IdempotencyKey,
 			Fingerprint: d.fingerprint(),
+			CreatedAt:   d.CreatedAt,
 			ExpiresAt:   d.CreatedAt.Add(s.cfg.IdempotencyTTL),
 		}
 	}
-	return s.store.Place(ctx, d)
+	ids := d.productIDs()
+	prices, err := s.store.Prices(ctx, ids)
+	if err != nil {
+		return Order{}, false, err
+	}
+	for range maxAttempts {
+		o, err := d.Price(prices)
+		if err != nil {
+			return Order{}, false, err
+		}
+		err = s.store.Place(ctx, o, d.Claim)
+		var used *idempotency.UsedError
+		switch {
+		case err == nil:
+			return o, false, nil
+		case errors.As(err, &used):
+			replay, err := s.settle(ctx, *d.Claim, used.Record)
+			if err != nil {
+				return Order{}, false, err
+			}
+			if replay {
+				o, err := s.store.Get(ctx, used.Record.TargetID)
+				return o, err == nil, err
+			}
+		case errors.Is(err, ErrStockMoved):
+			stock, err := s.store.Stock(ctx, ids)
+			if err != nil {
+				return Order{}, false, err
+			}
+			if short := d.Shortages(stock); len(short) > 0 {
+				return Order{}, false, InsufficientStock(short)
+			}
+			prices = make(map[uuid.UUID]int64, len(stock))
+			for id, st := range stock {
+				prices[id] = st.PriceCents
+			}
+		default:
+			return Order{}, false, err
+		}
+	}
+	return Order{}, false, errBusy("the catalogue")
+}
+
+// settle decides what an attempt gets whose key was recorded before: a
+// replay, an error, or, when the record had expired, nothing, once it is
+// forgotten and the command may run again.
+func (s *Service) settle(ctx context.Context, c idempotency.Claim, r idempotency.Record) (replay bool, err error) {
+	now := s.now()
+	replay, err = c.Settle(r, now)
+	if err != nil || replay {
+		return replay, err
+	}
+	return false, s.store.ForgetKey(ctx, c, now)
 }
 
 // Get returns an order with its items.
@@ -229,20 +322,35 @@ func (s *Service) Search(ctx context.Context, q Query) (page.Page[Order], error)
 func (s *Service) Confirm(ctx context.Context, id uuid.UUID, key string, render func(Order) ([]byte, error)) (Confirmation, error) {
 	if !idempotency.ValidKey(key) {
 		var fe errs.Fields
-		fe.Add("X-Idempotency-Key", "is required: 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
+		fe.Add(IdempotencyKeyField, "is required: 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
 		return Confirmation{}, fe.Err()
 	}
-	now := s.now()
-	claim := idempotency.Claim{
-		Scope:       idempotency.ConfirmOrder,
-		Key:         key,
-		Fingerprint: idempotency.Fingerprint(id.String()),
-		ExpiresAt:   now.Add(s.cfg.IdempotencyTTL),
+	for range maxAttempts {
+		now := s.now()
+		claim := idempotency.Claim{
+			Scope:       idempotency.ConfirmOrder,
+			Key:         key,
+			Fingerprint: idempotency.Fingerprint(id.String()),
+			CreatedAt:   now,
+			ExpiresAt:   now.Add(s.cfg.IdempotencyTTL),
+		}
+		body, err := s.store.Confirm(ctx, id, claim, func(o *Order) error {
+			_, err := o.Confirm(now)
+			return err
+		}, render)
+		var used *idempotency.UsedError
+		if !errors.As(err, &used) {
+			return Confirmation{Body: body}, err
+		}
+		replay, err := s.settle(ctx, claim, used.Record)
+		if err != nil {
+			return Confirmation{}, err
+		}
+		if replay {
+			return Confirmation{Body: used.Record.Response, Replayed: true}, nil
+		}
 	}
-	return s.store.Confirm(ctx, id, claim, func(o *Order) error {
-		_, err := o.Confirm(now)
-		return err
-	}, render)
+	return Confirmation{}, errBusy("the idempotency key")
 }
 
 // Cancel cancels an order and gives its stock back, once.

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -139,7 +140,7 @@ func RunCustomerRepositorySuite(t *testing.T, newRepo func(t *testing.T) custome
 			c.Name = "Changed"
 			return boom
 		})
-		if err != boom {
+		if !errors.Is(err, boom) {
 			t.Fatalf("got %v, want the function's error", err)
 		}
 		if stored, _ := repo.Get(ctx, c.ID); stored.Name != "Keep" {

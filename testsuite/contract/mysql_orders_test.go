@@ -19,40 +19,25 @@ import (
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
 
-// ordersDB is a fresh, migrated orders database: its main pool, and the
-// BatchDB that placements run on.
-type ordersDB struct {
-	*sql.DB
-	batches *mysql.BatchDB
-}
-
-// openOrdersDB returns the pools over a fresh, migrated orders database
-// that lives as long as t.
-func openOrdersDB(t *testing.T) ordersDB {
+// openOrdersDB returns a pool of at most conns connections (0: the default)
+// over a fresh, migrated orders database that lives as long as t.
+func openOrdersDB(t *testing.T, conns ...int) *mysql.DB {
 	t.Helper()
 	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
+	if len(conns) > 0 {
+		cfg.MaxOpenConns = conns[0]
+	}
 	db, err := mysql.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open orders database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	batches, err := mysql.OpenBatchDB(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("open the batch pool: %v", err)
-	}
-	t.Cleanup(func() { batches.Close() })
-	return ordersDB{DB: db, batches: batches}
-}
-
-// orderStore returns a new order store over d, with a cache of its own,
-// like another replica's.
-func (d ordersDB) orderStore() *mysql.OrderStore {
-	return mysql.NewOrderStore(d.DB, d.batches)
+	return db
 }
 
 func TestMySQLProductStore(t *testing.T) {
 	contract.RunProductStoreSuite(t, func(t *testing.T) catalog.Store {
-		return mysql.NewProductStore(openOrdersDB(t).DB)
+		return mysql.NewProductStore(openOrdersDB(t))
 	})
 }
 
@@ -60,9 +45,9 @@ func TestMySQLOrderStore(t *testing.T) {
 	contract.RunOrderStoreSuite(t, func(t *testing.T) contract.OrderStores {
 		db := openOrdersDB(t)
 		return contract.OrderStores{
-			Products: mysql.NewProductStore(db.DB),
-			Orders:   db.orderStore(),
-			Keys:     mysql.NewIdempotencyStore(db.DB),
+			Products: mysql.NewProductStore(db),
+			Orders:   mysql.NewOrderStore(db),
+			Keys:     mysql.NewIdempotencyStore(db),
 		}
 	})
 }
@@ -78,10 +63,10 @@ func (knownCustomers) Get(_ context.Context, id uuid.UUID) (customer.Customer, e
 // which has read the product before the change, is taking the row's stock;
 // then commits the change and returns the placement's outcome. These races
 // are why a placement checks price and stock again under the lock.
-func placeAcrossAChange(t *testing.T, db ordersDB, set string, qty int64) (catalog.Product, placeResult) {
+func placeAcrossAChange(t *testing.T, db *mysql.DB, set string, qty int64) (catalog.Product, placeResult) {
 	t.Helper()
 	ctx := t.Context()
-	p, err := catalog.NewService(mysql.NewProductStore(db.DB)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
+	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +79,7 @@ func placeAcrossAChange(t *testing.T, db ordersDB, set string, qty int64) (catal
 		t.Fatal(err)
 	}
 
-	svc := ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{})
+	svc := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{})
 	done := make(chan placeResult, 1)
 	go func() {
 		o, _, err := svc.Place(ctx, ordering.PlaceRequest{CustomerID: uuid.New(), Lines: []ordering.Line{{ProductID: p.ID, Qty: qty}}})
@@ -116,11 +101,11 @@ func TestMySQLPlaceChargesAPriceChangedBeforeTheLock(t *testing.T) {
 	if it := r.o.Items[0]; it.UnitPriceCents != 150 || r.o.TotalCents != 300 {
 		t.Fatalf("charged %d a unit, %d in all; want the new price 150, 300 in all", it.UnitPriceCents, r.o.TotalCents)
 	}
-	got, err := db.orderStore().Get(t.Context(), r.o.ID)
+	got, err := mysql.NewOrderStore(db).Get(t.Context(), r.o.ID)
 	if err != nil || got.TotalCents != 300 {
 		t.Fatalf("stored order: total %d, %v", got.TotalCents, err)
 	}
-	prod, err := mysql.NewProductStore(db.DB).Get(t.Context(), p.ID)
+	prod, err := mysql.NewProductStore(db).Get(t.Context(), p.ID)
 	if err != nil || prod.Stock != 8 {
 		t.Fatalf("stock %d, %v; want 8", prod.Stock, err)
 	}
@@ -141,7 +126,7 @@ func TestMySQLPlaceRefusesStockTakenBeforeTheLock(t *testing.T) {
 	if err := db.QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM order_items)`).Scan(&orders, &items); err != nil {
 		t.Fatal(err)
 	}
-	prod, err := mysql.NewProductStore(db.DB).Get(t.Context(), p.ID)
+	prod, err := mysql.NewProductStore(db).Get(t.Context(), p.ID)
 	if err != nil || prod.Stock != 1 || orders != 0 || items != 0 {
 		t.Fatalf("after the refusal: stock %d (%v), %d orders, %d items; want 1, 0, 0", prod.Stock, err, orders, items)
 	}
@@ -182,40 +167,19 @@ func waitForStockUpdate(t *testing.T, db *sql.DB, done <-chan placeResult) {
 	}
 }
 
-// openOneConnBatches is openOrdersDB with a batch pool of one connection,
-// so that every transaction of the order store reuses the connection of
-// the ones before it.
-func openOneConnBatches(t *testing.T) ordersDB {
-	t.Helper()
-	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
-	db, err := mysql.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cfg.MaxOpenConns = 1
-	batches, err := mysql.OpenBatchDB(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { batches.Close() })
-	return ordersDB{DB: db, batches: batches}
-}
-
-// TestMySQLFailedPlacementsLeaveNoTransactionOpen places through a batch
-// pool of one connection, so every placement reuses the connection of the
-// failed ones before it: a shortage found by the stock UPDATE, a duplicate
-// key, a replay. Had any of them left its transaction open, the next
-// placement's START TRANSACTION would commit that transaction's order.
+// TestMySQLFailedPlacementsLeaveNoTransactionOpen places through a pool of
+// one connection, so every placement reuses the connection of the failed
+// ones before it: a shortage found by the stock UPDATE, a duplicate key, a
+// replay. Had any of them left its transaction open, the next placement's
+// START TRANSACTION would commit that transaction's order.
 func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
 	ctx := t.Context()
-	dbs := openOneConnBatches(t)
-	db, batches := dbs.DB, dbs.batches
+	db := openOrdersDB(t, 1)
 	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := ordering.NewService(mysql.NewOrderStore(db, batches), knownCustomers{}, ordering.Config{})
+	svc := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{})
 	customer := uuid.New()
 	place := func(key string, qty int64) (ordering.Order, bool, error) {
 		return svc.Place(ctx, ordering.PlaceRequest{CustomerID: customer, Lines: []ordering.Line{{ProductID: p.ID, Qty: qty}}, IdempotencyKey: key})
@@ -229,7 +193,7 @@ func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The key's INSERT fails with a duplicate, mid-batch.
+	// The key's INSERT fails with a duplicate.
 	again, replayed, err := place("k", 1)
 	if err != nil || !replayed || again.ID != first.ID {
 		t.Fatalf("repeat: %v, replayed %v, order %s; want a replay of %s", err, replayed, again.ID, first.ID)
@@ -257,14 +221,14 @@ func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
 func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
 	db := openOrdersDB(t)
 	ctx := t.Context()
-	products := catalog.NewService(mysql.NewProductStore(db.DB))
+	products := catalog.NewService(mysql.NewProductStore(db))
 	p, err := products.Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	replicas := []*ordering.Service{
-		ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{}),
-		ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{}),
+		ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{}),
+		ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{}),
 	}
 	placeAt := func(want int64) {
 		t.Helper()
@@ -276,7 +240,7 @@ func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
 			if o.Items[0].UnitPriceCents != want || o.TotalCents != want {
 				t.Fatalf("replica %d charged %d a unit, %d in all; want %d", i, o.Items[0].UnitPriceCents, o.TotalCents, want)
 			}
-			stored, err := db.orderStore().Get(ctx, o.ID)
+			stored, err := mysql.NewOrderStore(db).Get(ctx, o.ID)
 			if err != nil || stored.TotalCents != want || stored.Items[0].UnitPriceCents != want {
 				t.Fatalf("replica %d stored %+v, %v; want %d", i, stored, err, want)
 			}
@@ -288,26 +252,25 @@ func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	placeAt(150)
-	got, err := mysql.NewProductStore(db.DB).Get(ctx, p.ID)
+	got, err := mysql.NewProductStore(db).Get(ctx, p.ID)
 	if err != nil || got.Stock != 6 || got.PriceCents != 150 {
 		t.Fatalf("product %+v, %v; want stock 6 at 150", got, err)
 	}
 }
 
 // TestMySQLFailedConfirmsLeaveNoTransactionOpen confirms and cancels
-// through a batch pool of one connection after confirms that failed
-// inside their transaction: an unknown order and a failed render, each
-// after its key was inserted. Had either left its transaction open, the
-// next one's START TRANSACTION would commit the key, and the retry with
-// the same key would replay instead of confirming.
+// through a pool of one connection after confirms that failed inside their
+// transaction: an unknown order and a failed render, the latter after it
+// had locked and changed the order. Had either left its transaction open,
+// the next one's START TRANSACTION would commit it.
 func TestMySQLFailedConfirmsLeaveNoTransactionOpen(t *testing.T) {
 	ctx := t.Context()
-	db := openOneConnBatches(t)
-	p, err := catalog.NewService(mysql.NewProductStore(db.DB)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 3})
+	db := openOrdersDB(t, 1)
+	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := ordering.NewService(db.orderStore(), knownCustomers{}, ordering.Config{})
+	svc := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{})
 	o, _, err := svc.Place(ctx, ordering.PlaceRequest{CustomerID: uuid.New(), Lines: []ordering.Line{{ProductID: p.ID, Qty: 2}}})
 	if err != nil {
 		t.Fatal(err)
