@@ -22,10 +22,33 @@ test-devstack:
 	for i in $$(seq 50); do (echo > /dev/tcp/$(subst :,/,$(ENGINE_ADDR))) 2>/dev/null && break; sleep 0.2; done; \
 	TEST_MYSQL_DSN='root@tcp($(ENGINE_ADDR))/' go test -race -count=1 -timeout 10m ./testsuite/e2e/ ./testsuite/orchestrator/
 
+# Beyond gofmt and go vet, three checks on what the modules declare and what
+# the binaries link:
+#  - every module's go.mod and go.sum are what `go mod tidy` makes of them;
+#  - every command links, in the workspace, the module versions its own
+#    module's go.mod selects on its own (GOWORK=off): the workspace builds
+#    with the highest version any of its modules asks for, so a test-only
+#    module (testsuite) must not raise what a shipped binary links; when it
+#    does, raise the requirement of the command's module to match;
+#  - the orchestrator links no database driver and no migrations.
+LINKED = go list -deps -f '{{with .Module}}{{.Path}} {{.Version}}{{end}}'
 .PHONY: vet
 vet:
 	@test -z "$$(gofmt -l core adapters apps testsuite migrations)" || { gofmt -l core adapters apps testsuite migrations; echo "gofmt needed"; exit 1; }
 	go vet $(PKGS)
+	@for dir in $$(go list -m -f '{{.Dir}}'); do \
+		(cd $$dir && go mod tidy -diff) || { echo "$$dir: go.mod or go.sum is not tidy; run go mod tidy there"; exit 1; }; \
+	done
+	@linked() { $(LINKED) "$$1" | grep -v '^github.com/b2borders/platform/' | sort -u; }; \
+	cmds=$$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS)) || exit 1; \
+	for cmd in $$cmds; do \
+		dir=$$(go list -f '{{.Module.Dir}}' $$cmd) || exit 1; \
+		diff <(cd $$dir && GOWORK=off linked $$cmd) <(linked $$cmd) || { \
+			echo "$$cmd links other module versions in the workspace (>) than its module $$dir selects (<): raise that module's requirements"; exit 1; }; \
+	done
+	@deps=$$(go list -deps -tags lambda.norpc ./apps/orchestrator) || exit 1; \
+	if grep -E '^github.com/(go-sql-driver/mysql|golang-migrate/migrate)' <<<"$$deps"; then \
+		echo "apps/orchestrator links the packages above: a database driver or migrations"; exit 1; fi
 
 .PHONY: build
 build:
