@@ -57,7 +57,7 @@ func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Ha
 // a router holding the open operational endpoints (/health, /ready,
 // /metrics, /openapi.yaml), the routes register adds, and answers for
 // unknown paths and methods. Every failure is answered by conv.WriteError.
-func newService(log *slog.Logger, ops Ops, conv Conventions, register func(*mux.Router)) http.Handler {
+func newService(log *slog.Logger, ops Ops, conv conventions, register func(*mux.Router)) http.Handler {
 	fail := conv.WriteError
 	r := mux.NewRouter()
 	r.Use(recordRoute)

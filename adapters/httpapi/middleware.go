@@ -125,33 +125,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ErrorWriter answers a failed request in its service's own shape:
+// errorWriter answers a failed request in its service's own shape:
 // problem+json for the APIs, the envelope for the orchestrator. Errors that
 // carry no domain code are the writer's to log, once, and to answer as a
 // bare internal error.
-type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+type errorWriter func(w http.ResponseWriter, r *http.Request, err error)
 
-// Conventions are what differs between the services in the one stack of
+// conventions are what differs between the services in the one stack of
 // middleware they share.
-type Conventions struct {
+type conventions struct {
 	// IDHeaders are the request headers a request id is taken from, the
 	// first valid one winning; a request without one gets a new UUID. The
 	// response carries the id in effect in each of them.
 	IDHeaders []string
 	// WriteError answers unknown paths, wrong methods, failed readiness
 	// probes, panics and the service's own failures.
-	WriteError ErrorWriter
+	WriteError errorWriter
 }
 
 // apiConventions are the APIs': X-Request-ID first, errors as problem+json.
-var apiConventions = Conventions{
+var apiConventions = conventions{
 	IDHeaders:  []string{"X-Request-ID", "X-Correlation-ID"},
 	WriteError: writeError,
 }
 
 // observe is the outermost middleware: it assigns the request id, recovers
 // panics, and logs and measures every request once it is done.
-func observe(log *slog.Logger, m *Metrics, conv Conventions, next http.Handler) http.Handler {
+func observe(log *slog.Logger, m *Metrics, conv conventions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		x := &exchange{route: "unmatched", idHeaders: conv.IDHeaders}

@@ -132,7 +132,7 @@ func NewOrchestratorHandler(log *slog.Logger, ops Ops, auth *Auth, svc *orchestr
 		cfg.Budget = DefaultOrchestrationBudget
 	}
 	h := &orchestratorHandler{svc: svc, auth: auth, log: log, cfg: cfg}
-	conv := Conventions{
+	conv := conventions{
 		// The orchestrator's own header first: it is what its clients send.
 		IDHeaders:  []string{"X-Correlation-ID", "X-Request-ID"},
 		WriteError: h.fail,
