@@ -128,31 +128,45 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	}
 	cfg.Timeout = timeout
 	// A session gives up a row lock wait after half the call's time, in
-	// whole seconds as the server takes it, so a retry still fits; a DSN
-	// that sets it says otherwise.
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
+	// whole seconds as the server takes it, so that a retry still fits,
+	// unless the DSN sets it. A server that lets no session set it (the dev stack's embedded engine,
+	// which has no row locks to wait for) keeps its own.
+	locked := cfg.Clone()
+	if locked.Params == nil {
+		locked.Params = map[string]string{}
 	}
-	if _, set := cfg.Params["innodb_lock_wait_timeout"]; !set {
-		cfg.Params["innodb_lock_wait_timeout"] = fmt.Sprint(max(1, int(timeout/2/time.Second)))
+	if _, set := locked.Params["innodb_lock_wait_timeout"]; !set {
+		locked.Params["innodb_lock_wait_timeout"] = fmt.Sprint(max(1, int(timeout/2/time.Second)))
 	}
+	db, err := openPool(ctx, locked, c.MaxOpenConns, timeout)
+	if err != nil && strings.Contains(err.Error(), "innodb_lock_wait_timeout") {
+		db, err = openPool(ctx, cfg, c.MaxOpenConns, timeout)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &DB{DB: db, timeout: timeout}, nil
+}
+
+// openPool opens a pool of at most n connections (DefaultMaxOpenConns when
+// n is zero) and waits until the database answers.
+func openPool(ctx context.Context, cfg *mysql.Config, n int, timeout time.Duration) (*sql.DB, error) {
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
 	}
 	db := sql.OpenDB(conn)
-	n := c.MaxOpenConns
 	if n <= 0 {
 		n = DefaultMaxOpenConns
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxLifetime(30 * time.Minute)
-	pingCtx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
+	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &DB{DB: db, timeout: timeout}, nil
+	return db, nil
 }
