@@ -49,13 +49,15 @@ type OrdersOptions struct {
 	CustomersURL string
 	// Now is its clock; nil is time.Now.
 	Now func() time.Time
+	// DBTimeout bounds its database calls; zero is the service's default.
+	DBTimeout time.Duration
 }
 
 // StartOrders boots an orders-api.
 func StartOrders(t testing.TB, o OrdersOptions) Service {
 	t.Helper()
 	url, app := Boot(t, ordersapi.Module(ordersapi.Config{
-		MySQL:     mysql.Config{DSN: o.DSN, Schema: migrations.Orders, MaxOpenConns: PoolSize},
+		MySQL:     mysql.Config{DSN: o.DSN, Schema: migrations.Orders, MaxOpenConns: PoolSize, Timeout: o.DBTimeout},
 		Auth:      Auth,
 		Customers: customersclient.Config{BaseURL: o.CustomersURL, ServiceToken: ServiceToken},
 		Ordering:  ordering.Config{Now: o.Now},
