@@ -1,44 +1,158 @@
 package mysql
 
 import (
+	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
+	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
 
-// applySchema brings the database up to the newest version in schema. It uses a
-// connection pool of its own because golang-migrate closes the pool it is
-// given when it is done.
+// schemaLockWait bounds how long a replica waits for another one to finish
+// applying the schema before it gives up starting.
+const schemaLockWait = 2 * time.Minute
+
+// schemaLockPoll is how often a waiting replica asks for the schema lock.
+const schemaLockPoll = 50 * time.Millisecond
+
+// applySchema brings the database up to the newest version in schema, and
+// finishes a step that a replica left dirty by dying in the middle of it.
+//
+// Why that is safe: every step is one idempotent statement (see package
+// migrations), so applying a dirty step again leaves the schema as one
+// clean run would, whether the dead replica's statement took effect or not. It
+// would not be safe while a live replica is applying that step, since a step
+// is dirty for as long as it runs. So the whole sequence (read the version,
+// rewind a dirty step, apply what is missing) runs under one lock of our
+// own, held on a connection of its own from before the version is read until
+// after the last step: golang-migrate's lock covers one of its calls at a
+// time only. While we hold it, a dirty step can only be a dead replica's.
+// The server drops a session's locks when its connection goes, so a killed
+// replica does not keep the others waiting.
 func applySchema(cfg *mysql.Config, schema fs.FS) error {
 	cfg = cfg.Clone()
 	cfg.MultiStatements = true
-	conn, err := mysql.NewConnector(cfg)
+	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return err
 	}
-	db := sql.OpenDB(conn)
+	// A pool of its own: closing it ends both sessions, which gives the lock
+	// back even if RELEASE_LOCK could not be sent.
+	db := sql.OpenDB(connector)
 	defer db.Close()
 
+	lockConn, err := db.Conn(context.Background())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer lockConn.Close()
+	name := schemaLockName(cfg.DBName)
+	if err := lockSchema(lockConn, name); err != nil {
+		return fmt.Errorf("lock %q: %w", name, err)
+	}
+	defer lockConn.ExecContext(context.Background(), "SELECT RELEASE_LOCK(?)", name)
+
+	migConn, err := db.Conn(context.Background())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	drv, err := migratemysql.WithConnection(context.Background(), migConn, &migratemysql.Config{DatabaseName: cfg.DBName})
+	if err != nil {
+		migConn.Close()
+		return fmt.Errorf("open schema_migrations: %w", err)
+	}
 	src, err := iofs.New(schema, ".")
 	if err != nil {
-		return err
-	}
-	drv, err := migratemysql.WithInstance(db, &migratemysql.Config{})
-	if err != nil {
+		drv.Close()
 		return err
 	}
 	m, err := migrate.NewWithInstance("iofs", src, cfg.DBName, drv)
 	if err != nil {
+		drv.Close()
+		src.Close()
 		return err
 	}
 	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+
+	if err := rewindDirty(m, drv, src); err != nil {
 		return err
 	}
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("apply: %w", err)
+	}
 	return nil
+}
+
+// rewindDirty sets a dirty version back to the step before it (to no version
+// when it is the first), so that Up applies it again.
+func rewindDirty(m *migrate.Migrate, drv database.Driver, src source.Driver) error {
+	v, dirty, err := drv.Version()
+	if err != nil {
+		return fmt.Errorf("read version: %w", err)
+	}
+	if !dirty {
+		return nil
+	}
+	prev := database.NilVersion
+	if v != database.NilVersion {
+		r, _, err := src.ReadUp(uint(v))
+		if err != nil {
+			return fmt.Errorf("dirty at version %d, which this build does not have: %w", v, err)
+		}
+		r.Close()
+		if p, err := src.Prev(uint(v)); err == nil {
+			prev = int(p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("dirty at version %d: %w", v, err)
+		}
+	}
+	if err := m.Force(prev); err != nil {
+		return fmt.Errorf("rewind dirty version %d to %d: %w", v, prev, err)
+	}
+	return nil
+}
+
+// schemaLockName names the lock that serializes schema changes to database
+// db. Lock names are server-wide and at most 64 characters long, so a long
+// database name is replaced by its hash; golang-migrate's own lock name is a
+// number, so the two never meet.
+func schemaLockName(db string) string {
+	if name := "schema:" + db; len(name) <= 64 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(db))
+	return "schema:" + hex.EncodeToString(sum[:20])
+}
+
+// lockSchema takes the named lock on conn within schemaLockWait. It asks
+// again and again rather than waiting inside the server: the dev stack's
+// embedded engine runs one statement at a time, so a GET_LOCK waiting there
+// would keep the holder from ever finishing.
+func lockSchema(conn *sql.Conn, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), schemaLockWait)
+	defer cancel()
+	for {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil {
+			return err
+		}
+		if got.Int64 == 1 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still held by another replica after %v", schemaLockWait)
+		case <-time.After(schemaLockPoll):
+		}
+	}
 }

@@ -1,4 +1,4 @@
-CREATE TABLE customers (
+CREATE TABLE IF NOT EXISTS customers (
     id         BINARY(16)   NOT NULL,
     name       VARCHAR(100) NOT NULL,
     email      VARCHAR(254) NOT NULL,

@@ -2,7 +2,7 @@
 -- statement that takes stock already conditions on stock >= qty, so the
 -- constraint fires only on a bug, never as the normal "out of stock" path.
 -- (created_at, id) serves the newest-first keyset listing.
-CREATE TABLE products (
+CREATE TABLE IF NOT EXISTS products (
     id          BINARY(16)   NOT NULL,
     sku         VARCHAR(64)  NOT NULL,
     name        VARCHAR(200) NOT NULL,

@@ -1,7 +1,7 @@
 -- Every list is newest first on the keyset (created_at, id); each filter
 -- has an index that ends in that keyset, so a filtered page is one index
 -- range read in order, without a sort.
-CREATE TABLE orders (
+CREATE TABLE IF NOT EXISTS orders (
     id           BINARY(16)  NOT NULL,
     customer_id  BINARY(16)  NOT NULL,
     status       ENUM('CREATED', 'CONFIRMED', 'CANCELED') NOT NULL,

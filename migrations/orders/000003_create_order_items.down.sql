@@ -1,1 +1,1 @@
-DROP TABLE order_items
+DROP TABLE IF EXISTS order_items

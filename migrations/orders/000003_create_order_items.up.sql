@@ -11,7 +11,7 @@
 -- writes the items, or the transaction rolls back.
 -- The foreign key to orders is harmless: the parent row is the one this
 -- transaction has just inserted.
-CREATE TABLE order_items (
+CREATE TABLE IF NOT EXISTS order_items (
     order_id         BINARY(16) NOT NULL,
     product_id       BINARY(16) NOT NULL,
     qty              BIGINT     NOT NULL,

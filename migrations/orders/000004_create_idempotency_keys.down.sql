@@ -1,1 +1,1 @@
-DROP TABLE idempotency_keys
+DROP TABLE IF EXISTS idempotency_keys

@@ -10,7 +10,7 @@
 -- hold a response that is replayed byte for byte (confirm); it is a BLOB, not
 -- JSON, because MySQL's JSON type normalizes the text it gives back. Place
 -- keys replay the order at target_id instead and leave them NULL.
-CREATE TABLE idempotency_keys (
+CREATE TABLE IF NOT EXISTS idempotency_keys (
     target_type     VARCHAR(32)    CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     `key`           VARBINARY(255) NOT NULL,
     target_id       BINARY(16)     NOT NULL,
