@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
 
 	"go.uber.org/fx"
 
@@ -13,13 +12,11 @@ import (
 )
 
 // Module provides the connection pool, opened and migrated from a Config the
-// application supplies (also as the *sql.DB that readiness probes ping),
-// and every store over it; fx builds only the stores an application asks
-// for.
+// application supplies, and every store over it; fx builds only the
+// stores an application asks for.
 var Module = fx.Module("mysql",
 	fx.Provide(
 		NewDB,
-		func(db *DB) *sql.DB { return db.DB },
 		fx.Annotate(NewCustomerStore, fx.As(new(customer.Repository))),
 		fx.Annotate(NewProductStore, fx.As(new(catalog.Store))),
 		fx.Annotate(NewOrderStore, fx.As(new(ordering.Store))),

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -21,6 +22,35 @@ import (
 type DB struct {
 	*sql.DB
 	timeout time.Duration
+	// retries counts the attempts run again, by the error number that
+	// ended the one before.
+	deadlocks, lockWaits, snapshotConflicts atomic.Uint64
+}
+
+// Retries counts the attempts a DB ran again, by cause since it opened.
+type Retries struct {
+	// Deadlocks includes Galera certification failures.
+	Deadlocks         uint64
+	LockWaitTimeouts  uint64
+	SnapshotConflicts uint64
+}
+
+// Retries returns how many attempts were run again, by cause: a measure of
+// contention, for metrics.
+func (db *DB) Retries() Retries {
+	return Retries{db.deadlocks.Load(), db.lockWaits.Load(), db.snapshotConflicts.Load()}
+}
+
+// count records a retry caused by err.
+func (db *DB) count(err error) {
+	switch errNumber(err) {
+	case errDeadlock:
+		db.deadlocks.Add(1)
+	case errLockWaitTimeout:
+		db.lockWaits.Add(1)
+	case errRecordChanged:
+		db.snapshotConflicts.Add(1)
+	}
 }
 
 // MySQL and MariaDB error numbers the adapters act on.
@@ -79,6 +109,7 @@ func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) 
 		if !retryable(err) || n == maxAttempts {
 			return failed(ctx, op, err)
 		}
+		db.count(err)
 		pause := time.Duration(n) * 4 * time.Millisecond
 		t := time.NewTimer(pause/2 + rand.N(pause))
 		select {

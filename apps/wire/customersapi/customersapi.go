@@ -4,7 +4,6 @@
 package customersapi
 
 import (
-	"database/sql"
 	"log/slog"
 	"net/http"
 
@@ -53,6 +52,6 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 	)
 }
 
-func newHandler(log *slog.Logger, db *sql.DB, auth *httpapi.Auth, customers *httpapi.CustomerHandler) http.Handler {
+func newHandler(log *slog.Logger, db *mysql.DB, auth *httpapi.Auth, customers *httpapi.CustomerHandler) http.Handler {
 	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.CustomersOpenAPI), auth, customers)
 }

@@ -5,7 +5,6 @@ package ordersapi
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"net/http"
 	"time"
@@ -83,7 +82,7 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 	)
 }
 
-func newHandler(log *slog.Logger, db *sql.DB, auth *httpapi.Auth, products *httpapi.ProductHandler, orders *httpapi.OrderHandler) http.Handler {
+func newHandler(log *slog.Logger, db *mysql.DB, auth *httpapi.Auth, products *httpapi.ProductHandler, orders *httpapi.OrderHandler) http.Handler {
 	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI), auth, products, orders)
 }
 

@@ -6,9 +6,10 @@ package dbshell
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io/fs"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/b2borders/platform/adapters/httpapi"
 	"github.com/b2borders/platform/adapters/mysql"
@@ -30,13 +31,26 @@ func LoadMySQL(env *shell.Env, schema fs.FS) mysql.Config {
 }
 
 // DatabaseOps are the operational endpoints of a service backed by db: it
-// is ready while db answers a ping.
-func DatabaseOps(db *sql.DB, openAPI []byte) httpapi.Ops {
+// is ready while db answers a ping, and its metrics count the database
+// work run again because of contention.
+func DatabaseOps(db *mysql.DB, openAPI []byte) httpapi.Ops {
 	ready := func(ctx context.Context) error {
 		if err := db.PingContext(ctx); err != nil {
 			return fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "the database does not answer"), err)
 		}
 		return nil
 	}
-	return httpapi.Ops{Ready: ready, Registry: shell.NewRegistry(), OpenAPI: openAPI}
+	reg := shell.NewRegistry()
+	for cause, n := range map[string]func(mysql.Retries) uint64{
+		"deadlock":          func(r mysql.Retries) uint64 { return r.Deadlocks },
+		"lock_wait_timeout": func(r mysql.Retries) uint64 { return r.LockWaitTimeouts },
+		"snapshot_conflict": func(r mysql.Retries) uint64 { return r.SnapshotConflicts },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "db_retries_total",
+			Help:        "Database transactions run again, by the cause of the attempt before: a deadlock (or Galera certification failure), a lock wait timeout, a snapshot conflict.",
+			ConstLabels: prometheus.Labels{"cause": cause},
+		}, func() float64 { return float64(n(db.Retries())) }))
+	}
+	return httpapi.Ops{Ready: ready, Registry: reg, OpenAPI: openAPI}
 }
