@@ -95,7 +95,7 @@ const maxAttempts = 8
 // run makes one call to the database: attempt, run again after a deadlock,
 // a lock wait timeout or a snapshot conflict with a growing, jittered pause,
 // until it succeeds, fails otherwise, or the call's time (the DB's timeout,
-// or ctx's deadline if sooner) runs out. A failure leaves run wrapped with
+// or ctx's deadline if sooner) runs out. A failure is returned wrapped with
 // op, and a database that is down, frozen or still contended when the time
 // is up is errs.DependencyUnavailable.
 func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) error) error {
@@ -109,7 +109,6 @@ func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) 
 		if !retryable(err) || n == maxAttempts {
 			return failed(ctx, op, err)
 		}
-		db.count(err)
 		pause := time.Duration(n) * 4 * time.Millisecond
 		t := time.NewTimer(pause/2 + rand.N(pause))
 		select {
@@ -118,6 +117,7 @@ func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) 
 			t.Stop()
 			return failed(ctx, op, err)
 		}
+		db.count(err)
 	}
 }
 
@@ -158,6 +158,9 @@ func failed(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// unavailable reports whether err is the database's failure rather than the
+// request's: the call ran out of time or contention, or the connection,
+// the server or its cluster could not serve it.
 func unavailable(ctx context.Context, err error) bool {
 	var e *errs.Error
 	if errors.As(err, &e) {
