@@ -140,10 +140,10 @@ func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempot
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(o.Items)) {
-			return errors.Join(err, ordering.ErrStockMoved)
+		if n, err := res.RowsAffected(); err != nil || n == int64(len(o.Items)) {
+			return err
 		}
-		return nil
+		return ordering.ErrStockMoved
 	})
 	if errors.Is(err, errKeyTaken) {
 		return s.recorded(ctx, *claim)
@@ -409,10 +409,11 @@ func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(o.Items)) {
-			return errors.Join(err, fmt.Errorf("gave stock back to %d of %d products", n, len(o.Items)))
+		n, err := res.RowsAffected()
+		if err == nil && n != int64(len(o.Items)) {
+			err = fmt.Errorf("gave stock back to %d of %d products", n, len(o.Items))
 		}
-		return nil
+		return err
 	})
 	return o, err
 }
