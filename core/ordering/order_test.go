@@ -1,6 +1,7 @@
 package ordering
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,38 @@ func TestDraftReportsEveryProblem(t *testing.T) {
 	e, _ = err.(*errs.Error)
 	if e == nil || len(e.Fields) != 3 {
 		t.Fatalf("got %v, want product_id, qty and key errors", err)
+	}
+}
+
+func TestDraftPrice(t *testing.T) {
+	a, b := uuid.New(), uuid.New()
+	d := Draft{ID: uuid.New(), CustomerID: uuid.New(), Lines: []Line{{ProductID: a, Qty: 3}, {ProductID: b, Qty: 2}}}
+	o, err := d.Price(map[uuid.UUID]int64{a: 100, b: 250})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Item{{ProductID: a, Qty: 3, UnitPriceCents: 100, SubtotalCents: 300}, {ProductID: b, Qty: 2, UnitPriceCents: 250, SubtotalCents: 500}}
+	if o.TotalCents != 800 || o.Status != Created || len(o.Items) != 2 || o.Items[0] != want[0] || o.Items[1] != want[1] {
+		t.Fatalf("priced %+v", o)
+	}
+	if _, err := d.Price(map[uuid.UUID]int64{a: 100}); !errs.Is(err, errs.ProductNotFound) || !strings.Contains(err.Error(), b.String()) {
+		t.Fatalf("a product without a price: %v, want product_not_found naming it", err)
+	}
+	huge := Draft{Lines: []Line{{ProductID: a, Qty: MaxQty}, {ProductID: b, Qty: MaxQty}}}
+	if _, err := huge.Price(map[uuid.UUID]int64{a: math.MaxInt64 / (2 * MaxQty), b: math.MaxInt64 / (2 * MaxQty)}); err != nil {
+		t.Fatalf("a total that fits: %v", err)
+	}
+	if _, err := huge.Price(map[uuid.UUID]int64{a: math.MaxInt64 / MaxQty, b: math.MaxInt64 / MaxQty}); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("a total past int64: %v, want validation_failed", err)
+	}
+}
+
+func TestDraftShortages(t *testing.T) {
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	d := Draft{Lines: []Line{{ProductID: a, Qty: 3}, {ProductID: b, Qty: 2}, {ProductID: c, Qty: 1}}}
+	short := d.Shortages(map[uuid.UUID]Stock{a: {Available: 3}, b: {Available: 1}})
+	want := []Shortage{{ProductID: b, Available: 1, Requested: 2}, {ProductID: c, Available: 0, Requested: 1}}
+	if len(short) != 2 || short[0] != want[0] || short[1] != want[1] {
+		t.Fatalf("shortages %+v, want %+v", short, want)
 	}
 }
