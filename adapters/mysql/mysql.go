@@ -138,14 +138,38 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if _, set := locked.Params["innodb_lock_wait_timeout"]; !set {
 		locked.Params["innodb_lock_wait_timeout"] = fmt.Sprint(max(1, int(timeout/2/time.Second)))
 	}
+	// On a Galera cluster every read first waits until the node has applied
+	// what the cluster committed before it (wsrep_sync_wait=1), so a read
+	// through one node sees a write made through another, unless the DSN
+	// sets it. Elsewhere it is a no-op (MariaDB without a cluster) or
+	// refused (MySQL, the embedded engine), and then left out.
+	if _, set := locked.Params["wsrep_sync_wait"]; !set {
+		locked.Params["wsrep_sync_wait"] = "1"
+	}
 	db, err := openPool(ctx, locked, c.MaxOpenConns, timeout)
-	if err != nil && strings.Contains(err.Error(), "innodb_lock_wait_timeout") {
-		db, err = openPool(ctx, cfg, c.MaxOpenConns, timeout)
+	for err != nil {
+		param := refusedParam(err, locked.Params, "wsrep_sync_wait", "innodb_lock_wait_timeout")
+		if param == "" {
+			break
+		}
+		delete(locked.Params, param)
+		db, err = openPool(ctx, locked, c.MaxOpenConns, timeout)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return &DB{DB: db, timeout: timeout}, nil
+}
+
+// refusedParam returns the one of names that is set in params and that err,
+// the server's answer to setting them, names; or "".
+func refusedParam(err error, params map[string]string, names ...string) string {
+	for _, name := range names {
+		if _, set := params[name]; set && strings.Contains(err.Error(), name) {
+			return name
+		}
+	}
+	return ""
 }
 
 // openPool opens a pool of at most n connections (DefaultMaxOpenConns when

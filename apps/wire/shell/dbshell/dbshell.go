@@ -31,11 +31,12 @@ func LoadMySQL(env *shell.Env, schema fs.FS) mysql.Config {
 }
 
 // DatabaseOps are the operational endpoints of a service backed by db: it
-// is ready while db answers a ping, and its metrics count the database
+// is ready while db answers and, on a Galera cluster, its node is synced
+// (mysql.DB.Ready), and its metrics count the database
 // work run again because of contention.
 func DatabaseOps(db *mysql.DB, openAPI []byte) httpapi.Ops {
 	ready := func(ctx context.Context) error {
-		if err := db.PingContext(ctx); err != nil {
+		if err := db.Ready(ctx); err != nil {
 			return fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "the database does not answer"), err)
 		}
 		return nil
