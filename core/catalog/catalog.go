@@ -6,6 +6,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -53,6 +54,8 @@ type Query struct {
 // Store keeps products.
 type Store interface {
 	// Create stores p at version 1; errs.SKUTaken when the SKU exists.
+	// SKUs compare case-insensitively and otherwise exactly: "wid-1" is
+	// "WID-1", but "CAFÉ-1" is not "CAFE-1", nor "STRASSE" "straße".
 	Create(ctx context.Context, p Product) error
 	// Get returns a product; errs.NotFound when there is none.
 	Get(ctx context.Context, id uuid.UUID) (Product, error)
@@ -68,27 +71,60 @@ const (
 	MaxName = 200
 )
 
+// MaxStock is the most stock a product may be given, when it is created or
+// patched. Canceling an order gives back exactly what the order took, so
+// stock may stand above MaxStock by what canceled orders returned; with at
+// most ordering.MaxQty units of a product per order, no arithmetic on stock
+// comes anywhere near what a 64-bit integer holds.
+const MaxStock = 1_000_000_000
+
+// validText checks that a text field is valid UTF-8 without control
+// characters (C0, DEL and C1): such text cannot be shown, printed on a
+// label or searched for.
+func validText(fe *errs.Fields, field, s string) bool {
+	switch {
+	case !utf8.ValidString(s):
+		fe.Add(field, "must be valid UTF-8")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		fe.Add(field, "must not contain control characters")
+	default:
+		return true
+	}
+	return false
+}
+
 func validName(fe *errs.Fields, name string) {
+	if !validText(fe, "name", name) {
+		return
+	}
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxName {
 		fe.Add("name", "must be 1 to %d characters", MaxName)
 	}
 }
 
-func validCount(fe *errs.Fields, field string, v int64) {
+func validPrice(fe *errs.Fields, v int64) {
 	if v < 0 {
-		fe.Add(field, "must be zero or more")
+		fe.Add("price_cents", "must be zero or more")
+	}
+}
+
+func validStock(fe *errs.Fields, v int64) {
+	if v < 0 || v > MaxStock {
+		fe.Add("stock", "must be 0 to %d", MaxStock)
 	}
 }
 
 // Validate reports every invalid field at once.
 func (n NewProduct) Validate() error {
 	var fe errs.Fields
-	if l := utf8.RuneCountInString(n.SKU); l < 1 || l > MaxSKU {
-		fe.Add("sku", "must be 1 to %d characters", MaxSKU)
+	if validText(&fe, "sku", n.SKU) {
+		if l := utf8.RuneCountInString(n.SKU); l < 1 || l > MaxSKU {
+			fe.Add("sku", "must be 1 to %d characters", MaxSKU)
+		}
 	}
 	validName(&fe, n.Name)
-	validCount(&fe, "price_cents", n.PriceCents)
-	validCount(&fe, "stock", n.Stock)
+	validPrice(&fe, n.PriceCents)
+	validStock(&fe, n.Stock)
 	return fe.Err()
 }
 
@@ -102,10 +138,10 @@ func (p Patch) Validate() error {
 		validName(&fe, *p.Name)
 	}
 	if p.PriceCents != nil {
-		validCount(&fe, "price_cents", *p.PriceCents)
+		validPrice(&fe, *p.PriceCents)
 	}
 	if p.Stock != nil {
-		validCount(&fe, "stock", *p.Stock)
+		validStock(&fe, *p.Stock)
 	}
 	return fe.Err()
 }

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -49,6 +50,8 @@ type Query struct {
 // method: Get, Update and Delete answer errs.NotFound for them.
 type Repository interface {
 	// Create stores c; errs.EmailTaken when a live customer has its email.
+	// Emails compare byte for byte, as the use cases lower-case them: no
+	// accent folding, so "josé@x.example" is not "jose@x.example".
 	Create(ctx context.Context, c Customer) error
 	Get(ctx context.Context, id uuid.UUID) (Customer, error)
 	Search(ctx context.Context, q Query) (page.Page[Customer], error)
@@ -66,17 +69,21 @@ const (
 )
 
 // normalize trims the fields and lower-cases the email, so that
-// "Ops@Acme.com" and "ops@acme.com " are one address.
+// "Ops@Acme.com" and "ops@acme.com " are one address. An email that is not
+// valid UTF-8 is left as it is, for validation to refuse: lower-casing
+// would replace its bad bytes.
 func (f Fields) normalize() Fields {
-	return Fields{
-		Name:  strings.TrimSpace(f.Name),
-		Email: strings.ToLower(strings.TrimSpace(f.Email)),
-		Phone: strings.TrimSpace(f.Phone),
+	email := strings.TrimSpace(f.Email)
+	if utf8.ValidString(email) {
+		email = strings.ToLower(email)
 	}
+	return Fields{Name: strings.TrimSpace(f.Name), Email: email, Phone: strings.TrimSpace(f.Phone)}
 }
 
-// Validate reports every invalid field at once.
+// Validate reports every invalid field at once, as Create and Replace see
+// the fields: trimmed, the email lower-cased.
 func (f Fields) Validate() error {
+	f = f.normalize()
 	var fe errs.Fields
 	validName(&fe, f.Name)
 	validEmail(&fe, f.Email)
@@ -84,7 +91,60 @@ func (f Fields) Validate() error {
 	return fe.Err()
 }
 
+// Validate reports every invalid field the patch sets, at once, as Update
+// sees them; a patch must set a field.
+func (p Patch) Validate() error {
+	var fe errs.Fields
+	if p.Name == nil && p.Email == nil && p.Phone == nil {
+		fe.Add("body", "must set at least one of name, email, phone")
+		return fe.Err()
+	}
+	f := p.fields()
+	if p.Name != nil {
+		validName(&fe, f.Name)
+	}
+	if p.Email != nil {
+		validEmail(&fe, f.Email)
+	}
+	if p.Phone != nil {
+		validPhone(&fe, f.Phone)
+	}
+	return fe.Err()
+}
+
+// fields returns what p sets, normalized; unset fields are empty.
+func (p Patch) fields() Fields {
+	var f Fields
+	if p.Name != nil {
+		f.Name = *p.Name
+	}
+	if p.Email != nil {
+		f.Email = *p.Email
+	}
+	if p.Phone != nil {
+		f.Phone = *p.Phone
+	}
+	return f.normalize()
+}
+
+// validText checks that a text field is valid UTF-8 without control
+// characters (C0, DEL and C1).
+func validText(fe *errs.Fields, field, s string) bool {
+	switch {
+	case !utf8.ValidString(s):
+		fe.Add(field, "must be valid UTF-8")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		fe.Add(field, "must not contain control characters")
+	default:
+		return true
+	}
+	return false
+}
+
 func validName(fe *errs.Fields, name string) {
+	if !validText(fe, "name", name) {
+		return
+	}
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxName {
 		fe.Add("name", "must be 1 to %d characters", MaxName)
 	}
@@ -92,6 +152,7 @@ func validName(fe *errs.Fields, name string) {
 
 func validEmail(fe *errs.Fields, email string) {
 	switch {
+	case !validText(fe, "email", email):
 	case email == "":
 		fe.Add("email", "is required")
 	case utf8.RuneCountInString(email) > MaxEmail:
@@ -105,6 +166,9 @@ func validEmail(fe *errs.Fields, email string) {
 }
 
 func validPhone(fe *errs.Fields, phone string) {
+	if !validText(fe, "phone", phone) {
+		return
+	}
 	if utf8.RuneCountInString(phone) > MaxPhone {
 		fe.Add("phone", "must be at most %d characters", MaxPhone)
 		return
@@ -178,34 +242,10 @@ func (s *Service) Replace(ctx context.Context, id uuid.UUID, f Fields) (Customer
 
 // Update changes the fields p sets; at least one must be set.
 func (s *Service) Update(ctx context.Context, id uuid.UUID, p Patch) (Customer, error) {
-	var fe errs.Fields
-	if p.Name == nil && p.Email == nil && p.Phone == nil {
-		fe.Add("body", "must set at least one of name, email, phone")
-		return Customer{}, fe.Err()
-	}
-	var f Fields
-	if p.Name != nil {
-		f.Name = *p.Name
-	}
-	if p.Email != nil {
-		f.Email = *p.Email
-	}
-	if p.Phone != nil {
-		f.Phone = *p.Phone
-	}
-	f = f.normalize()
-	if p.Name != nil {
-		validName(&fe, f.Name)
-	}
-	if p.Email != nil {
-		validEmail(&fe, f.Email)
-	}
-	if p.Phone != nil {
-		validPhone(&fe, f.Phone)
-	}
-	if err := fe.Err(); err != nil {
+	if err := p.Validate(); err != nil {
 		return Customer{}, err
 	}
+	f := p.fields()
 	return s.repo.Update(ctx, id, func(c *Customer) error {
 		if p.Name != nil {
 			c.Name = f.Name
