@@ -79,9 +79,12 @@ func (c Claim) Settle(r Record, now time.Time) (replay bool, err error) {
 }
 
 // ValidKey reports whether key can name an attempt: 1 to MaxKeyLen
-// printable ASCII characters.
+// printable ASCII characters, the first and the last not a space. HTTP
+// drops the spaces around a header's value, so " k " sent in a header
+// arrives as "k": a key that starts or ends with a space would name another
+// attempt's key once it travelled in a header.
 func ValidKey(key string) bool {
-	if len(key) < 1 || len(key) > MaxKeyLen {
+	if len(key) < 1 || len(key) > MaxKeyLen || key[0] == ' ' || key[len(key)-1] == ' ' {
 		return false
 	}
 	for i := 0; i < len(key); i++ {

@@ -61,6 +61,13 @@ type Result struct {
 	Order    ordering.Order
 }
 
+// Validate reports every invalid field of r at once, as CreateAndConfirm
+// checks them before it calls anything.
+func (r Request) Validate() error {
+	_, err := r.place()
+	return err
+}
+
 // place validates r, reporting every invalid field at once, and returns
 // the request the orders service is sent.
 func (r Request) place() (ordering.PlaceRequest, error) {
@@ -92,7 +99,7 @@ func (r Request) place() (ordering.PlaceRequest, error) {
 		pr.Lines = append(pr.Lines, line)
 	}
 	if !idempotency.ValidKey(r.IdempotencyKey) {
-		fe.Add("idempotency_key", "is required: 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
+		fe.Add("idempotency_key", "is required: 1 to %d printable ASCII characters, not starting or ending with a space", idempotency.MaxKeyLen)
 	}
 	if r.CorrelationID != "" && !correlation.Valid(r.CorrelationID) {
 		fe.Add("correlation_id", "must be 1 to %d printable ASCII characters without spaces", correlation.MaxLen)

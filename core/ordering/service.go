@@ -188,7 +188,7 @@ func (r PlaceRequest) Draft() (Draft, error) {
 		qty[l.ProductID] += l.Qty
 	}
 	if r.IdempotencyKey != "" && !idempotency.ValidKey(r.IdempotencyKey) {
-		fe.Add(IdempotencyKeyField, "must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
+		fe.Add(IdempotencyKeyField, "must be 1 to %d printable ASCII characters, not starting or ending with a space", idempotency.MaxKeyLen)
 	}
 	if err := fe.Err(); err != nil {
 		return Draft{}, err
@@ -322,7 +322,7 @@ func (s *Service) Search(ctx context.Context, q Query) (page.Page[Order], error)
 func (s *Service) Confirm(ctx context.Context, id uuid.UUID, key string, render func(Order) ([]byte, error)) (Confirmation, error) {
 	if !idempotency.ValidKey(key) {
 		var fe errs.Fields
-		fe.Add(IdempotencyKeyField, "is required: 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
+		fe.Add(IdempotencyKeyField, "is required: 1 to %d printable ASCII characters, not starting or ending with a space", idempotency.MaxKeyLen)
 		return Confirmation{}, fe.Err()
 	}
 	for range maxAttempts {
