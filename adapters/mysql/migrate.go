@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -39,7 +40,59 @@ const schemaLockPoll = 50 * time.Millisecond
 // time only. While we hold it, a dirty step can only be a dead replica's.
 // The server drops a session's locks when its connection goes, so a killed
 // replica does not keep the others waiting.
+//
+// On a Galera cluster the lock is only the node's: replicas starting
+// together on different nodes may apply the schema at the same time. That
+// is safe for the same reason a dirty step is (every step is idempotent,
+// and the cluster runs DDL in one total order), but their writes of the
+// version row conflict, and one of them may find a step the other is
+// applying dirty. Those attempts are run again, as a whole, for as long as
+// a replica waits for the lock; each ends with the newest version recorded
+// clean, whoever records it last.
 func applySchema(cfg *mysql.Config, schema fs.FS) error {
+	deadline := time.Now().Add(schemaLockWait)
+	for n := 1; ; n++ {
+		err := applySchemaOnce(cfg, schema)
+		if err == nil || !schemaConflict(err) || time.Now().After(deadline) {
+			return err
+		}
+		pause := time.Duration(min(n, 10)) * 20 * time.Millisecond
+		time.Sleep(pause/2 + rand.N(pause))
+	}
+}
+
+// schemaConflict reports a failure of applySchemaOnce that another replica
+// applying the schema through another node of a cluster can cause: a
+// conflict on the version row (a deadlock or certification failure, a lock
+// wait timeout, a snapshot conflict), a node that is not ready yet, or a
+// step found dirty after this replica looked for dirty steps, or the version
+// table created by another replica after this one looked for it.
+func schemaConflict(err error) bool {
+	if errors.As(err, new(migrate.ErrDirty)) {
+		return true
+	}
+	var de database.Error
+	var dp *database.Error
+	switch {
+	case errors.As(err, &dp) && dp != nil:
+		err = dp.OrigErr
+	case errors.As(err, &de):
+		err = de.OrigErr
+	}
+	switch errNumber(err) {
+	case errNodeNotReady, errTableExists:
+		return true
+	}
+	return retryable(err)
+}
+
+// errTableExists is what golang-migrate's CREATE TABLE schema_migrations,
+// run after it found no such table, meets when another node's replica
+// created it in between.
+const errTableExists = 1050
+
+// applySchemaOnce is one attempt of applySchema.
+func applySchemaOnce(cfg *mysql.Config, schema fs.FS) error {
 	cfg = cfg.Clone()
 	cfg.MultiStatements = true
 	connector, err := mysql.NewConnector(cfg)

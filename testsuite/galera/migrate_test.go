@@ -1,0 +1,58 @@
+//go:build galera
+
+package galera_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/b2borders/platform/adapters/mysql"
+	"github.com/b2borders/platform/migrations"
+	"github.com/b2borders/platform/testsuite/galera"
+)
+
+// TestReplicasMigrateTogetherOnSeveralNodes opens one fresh database from
+// six replicas at once, two on each node, ten times over: a node's lock
+// does not keep the other nodes' replicas out, and every replica must
+// still start, with the schema whole and its newest version recorded clean
+// on every node.
+func TestReplicasMigrateTogetherOnSeveralNodes(t *testing.T) {
+	c := galera.Open(t)
+	for trial := range 10 {
+		db := c.NewDatabase(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 2*galera.Nodes)
+		start := make(chan struct{})
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				pool, err := mysql.Open(ctx, mysql.Config{DSN: c.DSN(1+i%galera.Nodes, db), Schema: migrations.Orders, MaxOpenConns: 2})
+				if err == nil {
+					pool.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("trial %d: replica %d on node %d did not start: %v", trial, i, 1+i%galera.Nodes, err)
+			}
+		}
+		for n := 1; n <= galera.Nodes; n++ {
+			var version, dirty, tables int
+			c.QueryRow(t, n, db, []any{&version, &dirty}, "SELECT version, dirty FROM schema_migrations")
+			c.QueryRow(t, n, db, []any{&tables}, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('products', 'orders', 'order_items', 'idempotency_keys')", db)
+			if version != 4 || dirty != 0 || tables != 4 {
+				t.Errorf("trial %d: node %d: schema version %d dirty %d, %d of 4 tables", trial, n, version, dirty, tables)
+			}
+		}
+	}
+}
