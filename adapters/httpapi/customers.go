@@ -7,6 +7,7 @@ import (
 
 	"github.com/b2borders/platform/core/customer"
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/page"
 )
 
 // CustomerJSON is a customer on the wire.
@@ -58,12 +59,14 @@ func deref(s *string) string {
 
 // CustomerHandler serves the customers API.
 type CustomerHandler struct {
-	svc *customer.Service
+	svc     *customer.Service
+	cursors page.Codec
 }
 
-// NewCustomerHandler returns the handler over svc.
-func NewCustomerHandler(svc *customer.Service) *CustomerHandler {
-	return &CustomerHandler{svc: svc}
+// NewCustomerHandler returns the handler over svc, signing list cursors with
+// cursors.
+func NewCustomerHandler(svc *customer.Service, cursors page.Codec) *CustomerHandler {
+	return &CustomerHandler{svc: svc, cursors: cursors}
 }
 
 // Register mounts the customer routes.
@@ -111,7 +114,7 @@ func (h *CustomerHandler) get(w http.ResponseWriter, r *http.Request) error {
 
 func (h *CustomerHandler) search(w http.ResponseWriter, r *http.Request) error {
 	var fe errs.Fields
-	q := customer.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, &fe)}
+	q := customer.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, h.cursors, &fe)}
 	if err := fe.Err(); err != nil {
 		return err
 	}
@@ -119,7 +122,7 @@ func (h *CustomerHandler) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	respond(w, http.StatusOK, listJSON(p, NewCustomerJSON))
+	respond(w, http.StatusOK, listJSON(h.cursors, p, NewCustomerJSON))
 	return nil
 }
 

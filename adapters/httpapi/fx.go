@@ -7,6 +7,7 @@ import "go.uber.org/fx"
 var Module = fx.Module("httpapi",
 	fx.Provide(
 		NewAuth,
+		NewCursorCodec,
 		NewCustomerHandler,
 		NewProductHandler,
 		NewOrderHandler,

@@ -114,8 +114,9 @@ func pathID(r *http.Request, what string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// pageRequest reads limit and cursor from the query string.
-func pageRequest(r *http.Request, fields *errs.Fields) page.Request {
+// pageRequest reads limit and cursor from the query string; the cursor
+// must be one cursors issued.
+func pageRequest(r *http.Request, cursors page.Codec, fields *errs.Fields) page.Request {
 	q := r.URL.Query()
 	limit := 0
 	if s := q.Get("limit"); s != "" {
@@ -127,7 +128,7 @@ func pageRequest(r *http.Request, fields *errs.Fields) page.Request {
 		}
 		limit = n
 	}
-	req, err := page.NewRequest(limit, q.Get("cursor"))
+	req, err := cursors.NewRequest(limit, q.Get("cursor"))
 	if e, ok := err.(*errs.Error); ok {
 		*fields = append(*fields, e.Fields...)
 	}
@@ -147,13 +148,13 @@ type ListJSON[T any] struct {
 	Page PageJSON `json:"page"`
 }
 
-func listJSON[In, Out any](p page.Page[In], conv func(In) Out) ListJSON[Out] {
+func listJSON[In, Out any](cursors page.Codec, p page.Page[In], conv func(In) Out) ListJSON[Out] {
 	out := ListJSON[Out]{Data: make([]Out, len(p.Items)), Page: PageJSON{HasMore: p.HasMore, Limit: p.Limit}}
 	for i, v := range p.Items {
 		out.Data[i] = conv(v)
 	}
 	if p.Next != nil {
-		c := p.Next.Encode()
+		c := cursors.Encode(*p.Next)
 		out.Page.NextCursor = &c
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 
 	"github.com/b2borders/platform/core/errs"
 	"github.com/b2borders/platform/core/ordering"
+	"github.com/b2borders/platform/core/page"
 )
 
 // OrderJSON is an order on the wire.
@@ -80,12 +81,14 @@ const (
 
 // OrderHandler serves the orders part of the orders API.
 type OrderHandler struct {
-	svc *ordering.Service
+	svc     *ordering.Service
+	cursors page.Codec
 }
 
-// NewOrderHandler returns the handler over svc.
-func NewOrderHandler(svc *ordering.Service) *OrderHandler {
-	return &OrderHandler{svc: svc}
+// NewOrderHandler returns the handler over svc, signing list cursors with
+// cursors.
+func NewOrderHandler(svc *ordering.Service, cursors page.Codec) *OrderHandler {
+	return &OrderHandler{svc: svc, cursors: cursors}
 }
 
 // Register mounts the order routes.
@@ -208,7 +211,7 @@ func parseTime(fe *errs.Fields, field, raw string) time.Time {
 func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) error {
 	qs := r.URL.Query()
 	var fe errs.Fields
-	q := ordering.Query{Page: pageRequest(r, &fe)}
+	q := ordering.Query{Page: pageRequest(r, h.cursors, &fe)}
 	if s := qs.Get("status"); s != "" {
 		st, ok := ordering.ParseStatus(s)
 		if !ok {
@@ -231,7 +234,7 @@ func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	respond(w, http.StatusOK, listJSON(p, NewOrderJSON))
+	respond(w, http.StatusOK, listJSON(h.cursors, p, NewOrderJSON))
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/page"
 )
 
 // ProductJSON is a product on the wire.
@@ -53,12 +54,14 @@ type productPatch struct {
 
 // ProductHandler serves the catalogue part of the orders API.
 type ProductHandler struct {
-	svc *catalog.Service
+	svc     *catalog.Service
+	cursors page.Codec
 }
 
-// NewProductHandler returns the handler over svc.
-func NewProductHandler(svc *catalog.Service) *ProductHandler {
-	return &ProductHandler{svc: svc}
+// NewProductHandler returns the handler over svc, signing list cursors with
+// cursors.
+func NewProductHandler(svc *catalog.Service, cursors page.Codec) *ProductHandler {
+	return &ProductHandler{svc: svc, cursors: cursors}
 }
 
 // Register mounts the product routes.
@@ -137,7 +140,7 @@ func (h *ProductHandler) get(w http.ResponseWriter, r *http.Request) error {
 
 func (h *ProductHandler) search(w http.ResponseWriter, r *http.Request) error {
 	var fe errs.Fields
-	q := catalog.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, &fe)}
+	q := catalog.Query{Search: r.URL.Query().Get("search"), Page: pageRequest(r, h.cursors, &fe)}
 	if err := fe.Err(); err != nil {
 		return err
 	}
@@ -145,7 +148,7 @@ func (h *ProductHandler) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	respond(w, http.StatusOK, listJSON(p, NewProductJSON))
+	respond(w, http.StatusOK, listJSON(h.cursors, p, NewProductJSON))
 	return nil
 }
 

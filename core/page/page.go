@@ -1,8 +1,11 @@
 // Package page holds the keyset pagination shared by every list use case:
-// newest first, with an opaque cursor naming the last row a client has seen.
+// newest first, with an opaque, signed cursor naming the last row a client
+// has seen.
 package page
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"time"
@@ -31,10 +34,35 @@ type wireCursor struct {
 	I uuid.UUID `json:"i"`
 }
 
-// Encode returns the cursor's opaque base64url form.
-func (c Cursor) Encode() string {
-	b, _ := json.Marshal(wireCursor{T: c.Created.UTC(), I: c.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
+// Codec turns cursors into opaque tokens and back. A token is the base64url
+// form of an HMAC-SHA256 tag followed by the JSON of the cursor, so a token
+// the holder of the key did not issue, or one altered in any bit, is
+// refused. Every replica that serves the same lists must use the same key.
+type Codec struct {
+	key []byte
+}
+
+// NewCodec returns a Codec that signs with key, which must not be empty.
+func NewCodec(key []byte) Codec {
+	if len(key) == 0 {
+		panic("page: a cursor codec needs a key")
+	}
+	return Codec{key: append([]byte(nil), key...)}
+}
+
+func (k Codec) tag(payload []byte) []byte {
+	if len(k.key) == 0 {
+		panic("page: a cursor codec needs a key")
+	}
+	mac := hmac.New(sha256.New, k.key)
+	mac.Write(payload)
+	return mac.Sum(nil)
+}
+
+// Encode returns the cursor's opaque, signed base64url form.
+func (k Codec) Encode(c Cursor) string {
+	payload, _ := json.Marshal(wireCursor{T: c.Created.UTC(), I: c.ID})
+	return base64.RawURLEncoding.EncodeToString(append(k.tag(payload), payload...))
 }
 
 // Request is a validated page request. A nil After asks for the first page.
@@ -44,8 +72,9 @@ type Request struct {
 }
 
 // NewRequest validates a limit (0 means the default) and an opaque cursor
-// ("" means the first page), reporting both problems at once.
-func NewRequest(limit int, cursor string) (Request, error) {
+// ("" means the first page) this codec issued, reporting both problems at
+// once.
+func (k Codec) NewRequest(limit int, cursor string) (Request, error) {
 	var fields errs.Fields
 	r := Request{Limit: limit}
 	if r.Limit == 0 {
@@ -55,7 +84,7 @@ func NewRequest(limit int, cursor string) (Request, error) {
 		fields.Add("limit", "must be a whole number from 1 to %d", MaxLimit)
 	}
 	if cursor != "" {
-		c, ok := decode(cursor)
+		c, ok := k.decode(cursor)
 		if ok {
 			r.After = &c
 		} else {
@@ -65,13 +94,17 @@ func NewRequest(limit int, cursor string) (Request, error) {
 	return r, fields.Err()
 }
 
-func decode(s string) (Cursor, bool) {
+func (k Codec) decode(s string) (Cursor, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
+	if err != nil || len(b) <= sha256.Size {
+		return Cursor{}, false
+	}
+	tag, payload := b[:sha256.Size], b[sha256.Size:]
+	if !hmac.Equal(tag, k.tag(payload)) {
 		return Cursor{}, false
 	}
 	var w wireCursor
-	if err := json.Unmarshal(b, &w); err != nil || w.T.IsZero() || w.I == uuid.Nil {
+	if err := json.Unmarshal(payload, &w); err != nil || w.T.IsZero() || w.I == uuid.Nil {
 		return Cursor{}, false
 	}
 	return Cursor{Created: w.T, ID: w.I}, true
