@@ -56,7 +56,8 @@ func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Ha
 // newService is the stack every service runs: the shared middleware around
 // a router holding the open operational endpoints (/health, /ready,
 // /metrics, /openapi.yaml), the routes register adds, and answers for
-// unknown paths and methods. Every failure is answered by conv.WriteError.
+// unknown paths and methods (405 with Allow; HEAD and OPTIONS as methods
+// serves them). Every failure is answered by conv.WriteError.
 func newService(log *slog.Logger, ops Ops, conv conventions, register func(*mux.Router)) http.Handler {
 	fail := conv.WriteError
 	r := mux.NewRouter()
@@ -64,9 +65,7 @@ func newService(log *slog.Logger, ops Ops, conv conventions, register func(*mux.
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, errs.New(errs.NotFound, "no such endpoint: %s", r.URL.Path))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fail(w, r, errs.New(methodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
-	})
+	r.MethodNotAllowedHandler = methodNotAllowedHandler(r, fail)
 
 	r.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
 		respond(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -90,7 +89,7 @@ func newService(log *slog.Logger, ops Ops, conv conventions, register func(*mux.
 	}).Methods(http.MethodGet)
 
 	register(r)
-	return observe(log, NewMetrics(ops.Registry), conv, r)
+	return observe(log, NewMetrics(ops.Registry), conv, methods(r))
 }
 
 // handlerFunc is an endpoint that reports failure by returning it; the
