@@ -26,7 +26,8 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 }
 
 // Auth checks the two kinds of bearer token: operator JWTs (HS256 with the
-// shared secret, exp required) and the service token other services send.
+// shared secret, exp required, iat when present not in the future) and the
+// service token other services send.
 type Auth struct {
 	secret       []byte
 	serviceToken []byte
@@ -50,6 +51,9 @@ func NewAuth(cfg AuthConfig) *Auth {
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
+			// A token issued later than now, by more than the leeway, was
+			// minted on a wrong clock or to outlive its stated lifetime.
+			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
 		),
 	}
