@@ -77,6 +77,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 // Addr returns the address the server listens on, once the app started.
 func (s *Server) Addr() string { return s.addr }
 
+// MaxHeaderBytes bounds a request's line and headers together; a larger
+// request head is answered 431 by net/http before any handler runs. A
+// bearer token and the request-id headers need a few KiB at most.
+const MaxHeaderBytes = 64 << 10
+
 // ServerConfig names a server and the port it binds.
 type ServerConfig struct {
 	Name string
@@ -96,6 +101,7 @@ func NewServer(lc fx.Lifecycle, log *slog.Logger, cfg ServerConfig, h http.Handl
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
