@@ -129,7 +129,7 @@ func (h *ProductHandler) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && noneMatchHits(inm, p.Version) {
+	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 && noneMatchHits(inm, p.Version) {
 		w.Header().Set("ETag", ETag(p.Version))
 		w.WriteHeader(http.StatusNotModified)
 		return nil
@@ -187,7 +187,7 @@ func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) error {
 		return mergeFields(fe, p.Validate(), "body")
 	}
 	if im := r.Header.Get("If-Match"); im != "" {
-		v, unconditional, err := h.ifMatchVersion(r, id, im)
+		v, unconditional, err := h.ifMatchVersion(r, id, r.Header.Values("If-Match"))
 		if err != nil {
 			return err
 		}
@@ -204,22 +204,24 @@ func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) error {
 }
 
 // ifMatchVersion turns an If-Match header into the version a PATCH is
-// conditional on; unconditional reports "*". Entity tags are compared
-// strongly (RFC 9110 §13.1.1), so a weak or foreign tag never matches. A list
-// of several tags is matched against the current version, which the update
-// then requires, so a write that slips in between still fails the condition.
-func (h *ProductHandler) ifMatchVersion(r *http.Request, id uuid.UUID, header string) (v int64, unconditional bool, err error) {
+// conditional on; unconditional reports "*". Entity tags are compared as
+// strings, strongly (RFC 9110 §13.1.1): a weak tag, a foreign one, one that
+// spells a version another way ("05", "+5") and a header that is not a list
+// of tags never match. A list of several tags is matched against the
+// current version, which the update then requires, so a write that slips in
+// between still fails the condition.
+func (h *ProductHandler) ifMatchVersion(r *http.Request, id uuid.UUID, lines []string) (v int64, unconditional bool, err error) {
+	tags, anyTag, _ := parseConditional(lines)
+	if anyTag {
+		return 0, true, nil
+	}
 	var versions []int64
-	for _, tag := range strings.Split(header, ",") {
-		tag = strings.TrimSpace(tag)
-		if tag == "*" {
-			return 0, true, nil
-		}
-		if n, ok := parseETag(tag); ok {
+	for _, t := range tags {
+		if n, ok := etagVersion(t); ok {
 			versions = append(versions, n)
 		}
 	}
-	mismatch := errs.New(errs.PreconditionFailed, "the product does not match If-Match %s", header)
+	mismatch := errs.New(errs.PreconditionFailed, "the product does not match If-Match %s", strings.Join(lines, ", "))
 	switch len(versions) {
 	case 0:
 		return 0, false, mismatch
@@ -238,24 +240,26 @@ func (h *ProductHandler) ifMatchVersion(r *http.Request, id uuid.UUID, header st
 	return 0, false, mismatch
 }
 
-// parseETag reads a strong tag this service issued: a quoted version.
-func parseETag(tag string) (int64, bool) {
-	if len(tag) < 3 || tag[0] != '"' || tag[len(tag)-1] != '"' {
+// etagVersion returns the version whose ETag strongly matches t: the one
+// whose tag is the same string.
+func etagVersion(t entityTag) (int64, bool) {
+	if len(t.opaque) < 3 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(tag[1:len(tag)-1], 10, 64)
-	return n, err == nil && n > 0
+	n, err := strconv.ParseInt(t.opaque[1:len(t.opaque)-1], 10, 64)
+	return n, err == nil && n > 0 && t.strongMatch(ETag(n))
 }
 
-// noneMatchHits reports whether an If-None-Match header names version; it
-// compares weakly, as RFC 9110 §13.1.2 asks.
-func noneMatchHits(header string, version int64) bool {
-	for _, tag := range strings.Split(header, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" {
-			return true
-		}
-		if n, ok := parseETag(tag); ok && n == version {
+// noneMatchHits reports whether an If-None-Match header names version's
+// tag or is "*"; it compares weakly, as RFC 9110 §13.1.2 asks. A header
+// that is not a list of tags names nothing, so the body is sent.
+func noneMatchHits(lines []string, version int64) bool {
+	tags, anyTag, _ := parseConditional(lines)
+	if anyTag {
+		return true
+	}
+	for _, t := range tags {
+		if t.weakMatch(ETag(version)) {
 			return true
 		}
 	}
