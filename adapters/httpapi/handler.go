@@ -57,7 +57,8 @@ func NewHandler(log *slog.Logger, ops Ops, auth *Auth, routes ...Routes) http.Ha
 // a router holding the open operational endpoints (/health, /ready,
 // /metrics, /openapi.yaml), the routes register adds, and answers for
 // unknown paths and methods (405 with Allow; HEAD and OPTIONS as methods
-// serves them). Every failure is answered by conv.WriteError.
+// serves them), behind a refusal of bodies framed by Transfer-Encoding.
+// Every failure is answered by conv.WriteError.
 func newService(log *slog.Logger, ops Ops, conv conventions, register func(*mux.Router)) http.Handler {
 	fail := conv.WriteError
 	r := mux.NewRouter()
@@ -89,7 +90,7 @@ func newService(log *slog.Logger, ops Ops, conv conventions, register func(*mux.
 	}).Methods(http.MethodGet)
 
 	register(r)
-	return observe(log, NewMetrics(ops.Registry), conv, methods(r))
+	return observe(log, NewMetrics(ops.Registry), conv, requireContentLength(fail, methods(r)))
 }
 
 // handlerFunc is an endpoint that reports failure by returning it; the
