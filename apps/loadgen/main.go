@@ -43,6 +43,10 @@ type config struct {
 	products                                 int
 	timeout                                  time.Duration
 	jsonOut                                  bool
+
+	// ordersURLs are the replicas placements are spread over, at random;
+	// -orders-url takes them comma-separated, and seeds through the first.
+	ordersURLs []string
 }
 
 // maxDuration bounds a run, so a typo cannot leave a load running for hours.
@@ -50,7 +54,7 @@ const maxDuration = 10 * time.Minute
 
 func main() {
 	var cfg config
-	flag.StringVar(&cfg.ordersURL, "orders-url", "http://localhost:3002", "orders-api base URL")
+	flag.StringVar(&cfg.ordersURL, "orders-url", "http://localhost:3002", "orders-api base URL; several, comma-separated, spread placements over replicas")
 	flag.StringVar(&cfg.customersURL, "customers-url", "http://localhost:3001", "customers-api base URL")
 	flag.StringVar(&cfg.orchestratorURL, "orchestrator-url", "http://localhost:3000", "orchestrator base URL (mode orchestrated)")
 	flag.StringVar(&cfg.token, "token", os.Getenv("SERVICE_TOKEN"), "bearer token: the service token or an operator JWT (default $SERVICE_TOKEN)")
@@ -62,6 +66,8 @@ func main() {
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "timeout of one request")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the result as one JSON object")
 	flag.Parse()
+	cfg.ordersURLs = strings.Split(cfg.ordersURL, ",")
+	cfg.ordersURL = cfg.ordersURLs[0]
 
 	if err := cfg.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -260,8 +266,8 @@ func requestFor(cfg config, s seed) request {
 			return "POST", url, orderJSON(s, r, key), nil
 		}
 	default: // random and hot: with two products, a random pair is the hot pair in either order.
-		url := cfg.ordersURL + "/orders"
 		return func(r *rand.Rand) (string, string, []byte, []string) {
+			url := cfg.ordersURLs[r.IntN(len(cfg.ordersURLs))] + "/orders"
 			return "POST", url, orderJSON(s, r, ""), nil
 		}
 	}
