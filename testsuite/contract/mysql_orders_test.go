@@ -68,6 +68,8 @@ func (knownCustomers) Get(_ context.Context, id uuid.UUID) (customer.Customer, e
 // are why a placement checks price and stock again under the lock.
 func placeAcrossAChange(t *testing.T, db *mysql.DB, set string, qty int64) (catalog.Product, placeResult) {
 	t.Helper()
+	// The placement must wait on the test's row lock.
+	dbtest.RequireInnoDB(t)
 	ctx := t.Context()
 	p, err := catalog.NewService(mysql.NewProductStore(db)).Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
 	if err != nil {
@@ -345,6 +347,7 @@ func withSnapshotIsolation(t *testing.T, dsn string) string {
 // one attempt may end in a snapshot conflict, every command succeeds, and
 // stock is conserved.
 func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
+	dbtest.RequireInnoDB(t)
 	ctx := t.Context()
 	db, err := mysql.Open(ctx, mysql.Config{DSN: withSnapshotIsolation(t, dbtest.NewDatabase(t)), Schema: migrations.Orders})
 	if err != nil {

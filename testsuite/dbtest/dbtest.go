@@ -1,10 +1,22 @@
 // Package dbtest gives each test a freshly created MySQL database, dropped
-// when the test ends.
+// when the test ends, and marks the tests that only mean something on a
+// real MySQL or MariaDB server.
 //
-// The server comes from TEST_MYSQL_DSN when it is set (a DSN of a user that
-// may create and drop databases, such as root@tcp(127.0.0.1:3306)/); else a
-// mysql:8.4 container is started with testcontainers-go, once per test
-// binary; where neither is possible the test fails saying what to set.
+// The shared server of a test binary is, in this order:
+//
+//   - TEST_MYSQL_DSN, when set: a user that may create and drop databases,
+//     as a go-sql-driver DSN (root@tcp(127.0.0.1:3306)/) or a URL
+//     (mysql://root@127.0.0.1:3306/). It must answer within AnswerTimeout;
+//     every test runs on it, and a test it cannot run fails.
+//   - DBTEST_ENGINE_DSN: the dev stack's embedded engine (go-mysql-server),
+//     which `make test` starts when there is neither TEST_MYSQL_DSN nor a
+//     Docker engine. Tests that need InnoDB (RequireInnoDB) are skipped
+//     there, and each skip is recorded for make test's summary.
+//   - a mysql:8.4 container started with testcontainers-go, once per test
+//     binary, when a Docker engine answers.
+//
+// Where there is none of these, a test that needs a database fails saying
+// what to set.
 package dbtest
 
 import (
@@ -12,59 +24,220 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/testcontainers/testcontainers-go"
 	tcmysql "github.com/testcontainers/testcontainers-go/modules/mysql"
+
+	platformmysql "github.com/b2borders/platform/adapters/mysql"
 )
 
-// EnvDSN names the variable that points the tests at a running server.
-const EnvDSN = "TEST_MYSQL_DSN"
+const (
+	// EnvDSN names the variable that points the tests at a running server.
+	EnvDSN = "TEST_MYSQL_DSN"
+	// EnvEngineDSN names the variable through which make test hands the
+	// tests the embedded engine it started.
+	EnvEngineDSN = "DBTEST_ENGINE_DSN"
+	// EnvSkipDir names the directory where each test skipped for want of
+	// InnoDB or MariaDB leaves a record (see ReadSkipped).
+	EnvSkipDir = "DBTEST_SKIP_DIR"
+)
 
-var server struct {
-	once sync.Once
-	dsn  string
-	err  error
+// AnswerTimeout is how long a server named by TEST_MYSQL_DSN may take to
+// answer before the tests give up on it.
+const AnswerTimeout = 2 * time.Second
+
+// ServerInfo describes a server that answered.
+type ServerInfo struct {
+	Addr    string // host:port
+	Version string // "MariaDB 10.11.6", "MySQL 8.4.3", "go-mysql-server 8.0.31"
+	// Embedded is true for the dev stack's embedded engine, which has no
+	// InnoDB: no row locks, lock waits, isolation or crash recovery.
+	Embedded bool
 }
 
-// serverDSN returns the admin DSN of the server the tests use.
-func serverDSN() (string, error) {
-	server.once.Do(func() {
-		if dsn := os.Getenv(EnvDSN); dsn != "" {
-			server.dsn = dsn
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		c, err := tcmysql.Run(ctx, "mysql:8.4", tcmysql.WithUsername("root"), tcmysql.WithPassword("test"))
+func (s ServerInfo) String() string {
+	if s.Embedded {
+		return "the dev stack's embedded engine (" + s.Version + ") at " + s.Addr
+	}
+	return s.Version + " at " + s.Addr
+}
+
+// Check connects to the server of dsn, a go-sql-driver DSN or a mysql://
+// URL, within AnswerTimeout, and describes it. It returns the DSN in
+// go-sql-driver form, naming no database. Its errors never hold the
+// password.
+func Check(ctx context.Context, dsn string) (ServerInfo, string, error) {
+	cfg, err := platformmysql.ParseServerDSN(dsn)
+	if err != nil {
+		return ServerInfo{}, "", fmt.Errorf("not a DSN (want user:pass@tcp(host:port)/ or mysql://user:pass@host:port/): %v", err)
+	}
+	if strings.HasPrefix(dsn, "mysql://") {
+		// Only the server is taken from the URL; the tests and the
+		// services set the session parameters they rely on themselves.
+		cfg.ParseTime, cfg.InterpolateParams = false, false
+	} else if cfg, err = mysql.ParseDSN(dsn); err != nil {
+		return ServerInfo{}, "", err
+	}
+	cfg.DBName = ""
+	srv := ServerInfo{Addr: cfg.Addr}
+	probe := cfg.Clone()
+	probe.Timeout = AnswerTimeout
+	db, err := sql.Open("mysql", probe.FormatDSN())
+	if err != nil {
+		return srv, "", err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, AnswerTimeout)
+	defer cancel()
+	var version, comment string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION(), @@version_comment").Scan(&version, &comment); err != nil {
+		return srv, "", describe(cfg, err)
+	}
+	switch {
+	case comment == "Dolt": // what go-mysql-server calls itself
+		srv.Version, srv.Embedded = "go-mysql-server "+version, true
+	case strings.Contains(version, "MariaDB"):
+		srv.Version = "MariaDB " + strings.SplitN(version, "-", 2)[0]
+	default:
+		srv.Version = "MySQL " + strings.SplitN(version, "-", 2)[0]
+	}
+	return srv, cfg.FormatDSN(), nil
+}
+
+// describe says in a few words why the server of cfg did not answer.
+func describe(cfg *mysql.Config, err error) error {
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me) && me.Number == 1045:
+		return fmt.Errorf("%s refuses user %q: wrong user or password", cfg.Addr, cfg.User)
+	case errors.As(err, &me):
+		return fmt.Errorf("%s: %s", cfg.Addr, me.Message)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("nothing listens on %s (connection refused)", cfg.Addr)
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return fmt.Errorf("%s did not answer within %s", cfg.Addr, AnswerTimeout)
+	default:
+		return fmt.Errorf("%s: %v", cfg.Addr, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// DockerAnswers reports whether a Docker engine that testcontainers-go can
+// use answers within ctx; its error says why not.
+func DockerAnswers(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%v", r)
+			}
+		}()
+		p, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(quiet{}))
 		if err != nil {
-			server.err = fmt.Errorf("no MySQL for the tests: set %s (for example %s='root@tcp(127.0.0.1:3306)/') "+
-				"or make a Docker engine available for testcontainers: %w", EnvDSN, EnvDSN, err)
+			done <- err
 			return
 		}
-		server.dsn, server.err = c.ConnectionString(ctx)
-	})
-	return server.dsn, server.err
+		done <- p.Health(ctx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer: %w", ctx.Err())
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}
+
+// shared is the server of this test binary, found once.
+var shared struct {
+	once     sync.Once
+	dsn      string // no database name
+	server   ServerInfo
+	err      error
+	reported atomic.Bool
+}
+
+func connectShared() {
+	ctx := context.Background()
+	if raw := os.Getenv(EnvDSN); raw != "" {
+		shared.server, shared.dsn, shared.err = Check(ctx, raw)
+		if shared.err != nil {
+			shared.err = fmt.Errorf("dbtest: %s: %w. Fix the variable or start its server, or unset it to test on Docker or the dev stack's embedded engine (make test)", EnvDSN, shared.err)
+		}
+		return
+	}
+	if raw := os.Getenv(EnvEngineDSN); raw != "" {
+		shared.server, shared.dsn, shared.err = Check(ctx, raw)
+		if shared.err != nil {
+			shared.err = fmt.Errorf("dbtest: the embedded engine of this run (%s): %w", EnvEngineDSN, shared.err)
+		}
+		return
+	}
+	probe, cancel := context.WithTimeout(ctx, AnswerTimeout)
+	err := DockerAnswers(probe)
+	cancel()
+	if err != nil {
+		shared.err = fmt.Errorf("dbtest: no MySQL server for the tests: %s is unset and no Docker engine answers (%v). "+
+			"Run `make test`, which then starts the dev stack's embedded engine, or set %s to a user that may create databases, "+
+			"for example %s='root@tcp(127.0.0.1:3306)/'", EnvDSN, err, EnvDSN, EnvDSN)
+		return
+	}
+	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	c, err := tcmysql.Run(ctx, "mysql:8.4", tcmysql.WithUsername("root"), tcmysql.WithPassword("test"))
+	if err != nil {
+		shared.err = fmt.Errorf("dbtest: start mysql:8.4 with testcontainers: %w", err)
+		return
+	}
+	dsn, err := c.ConnectionString(ctx)
+	if err != nil {
+		shared.err = fmt.Errorf("dbtest: mysql:8.4 container: %w", err)
+		return
+	}
+	shared.server, shared.dsn, shared.err = Check(ctx, dsn)
+}
+
+// sharedServer returns the shared server and its DSN, or fails t: in full
+// for the first test of the binary that asks, in one line for the others.
+func sharedServer(t testing.TB) (string, ServerInfo) {
+	t.Helper()
+	shared.once.Do(connectShared)
+	if shared.err != nil {
+		if shared.reported.Swap(true) {
+			t.Fatal("dbtest: no MySQL server (see the first failure of this package)")
+		}
+		t.Fatal(shared.err)
+	}
+	return shared.dsn, shared.server
 }
 
 // NewDatabase creates an empty database for t and returns a go-sql-driver
 // DSN for it; the database is dropped when t ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	dsn, err := serverDSN()
+	dsn, _ := sharedServer(t)
+	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatalf("%s: %v", EnvDSN, err)
-	}
-	cfg.DBName = ""
 	admin, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +258,20 @@ func NewDatabase(t testing.TB) string {
 	})
 	cfg.DBName = name
 	return cfg.FormatDSN()
+}
+
+// RequireInnoDB marks t as one that only means something on a real MySQL
+// or MariaDB server: it depends on InnoDB's row locks, lock waits,
+// isolation or crash recovery. On the dev stack's embedded engine t is
+// skipped and the skip recorded for make test's summary; where a real
+// server was asked for (TEST_MYSQL_DSN set, or CI) it fails instead, so
+// that such a test is never skipped there.
+func RequireInnoDB(t testing.TB) {
+	t.Helper()
+	if _, srv := sharedServer(t); srv.Embedded {
+		skipOrFail(t, NeedsServer, "it depends on InnoDB (row locks, lock waits, isolation, crash recovery), "+
+			"which the dev stack's embedded engine at "+srv.Addr+" does not have")
+	}
 }
 
 // sanitize keeps a database name short and within [a-z0-9_].

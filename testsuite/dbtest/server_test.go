@@ -93,6 +93,9 @@ func TestServerCleanupThawsAFrozenServer(t *testing.T) {
 		s = dbtest.StartServer(t)
 		s.Freeze(t)
 	})
+	if s == nil {
+		return // skipped: no MariaDB here
+	}
 	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.Port()), time.Second); err == nil {
 		c.Close()
 		t.Fatal("the server outlived the test that started it")

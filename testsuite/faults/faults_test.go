@@ -334,6 +334,7 @@ func holdRow(t *testing.T, db *sql.DB, product string) (release func()) {
 }
 
 func TestLockHeldPastTheTimeout(t *testing.T) {
+	dbtest.RequireInnoDB(t)
 	s := newStack(t, dbtest.NewDatabase(t))
 	customer, product := s.customer(), s.product("L", 10)
 
