@@ -4,23 +4,38 @@ SHELL := bash
 # cross module boundaries from the workspace root.
 PKGS := ./core/... ./adapters/... ./apps/... ./apps/devstack/... ./testsuite/... ./migrations/...
 
-# The contract and end-to-end suites need a MySQL server they may create
-# databases on: TEST_MYSQL_DSN, or a Docker engine for testcontainers. The
-# end-to-end suites then run again on the dev stack's embedded engine.
-.PHONY: test
-test: vet
-	go test -race -count=1 -timeout 15m $(PKGS)
-	$(MAKE) test-devstack
+.DEFAULT_GOAL := help
 
-# The end-to-end suites on the dev stack's embedded engine, as the dev stack
-# serves it (one transaction at a time, no secondary indexes).
-ENGINE_ADDR ?= 127.0.0.1:33306
+.PHONY: help
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The tests run through testrun (testsuite/testrun). It picks the database:
+# TEST_MYSQL_DSN when set (a server that does not answer within 2s stops the
+# run at once), else mysql:8.4 containers when a Docker engine answers, else
+# the dev stack's embedded engine, which it starts. Its first line says
+# which; its last lines say what ran where, and name every test that needs a
+# real MySQL server and was skipped on the embedded engine. After a real
+# server, the end-to-end and orchestrator suites run again on the embedded
+# engine, as the dev stack serves it (one transaction at a time, no
+# secondary indexes).
+TESTRUN := bin/testrun
+AGAIN := ./testsuite/e2e/ ./testsuite/orchestrator/
+
+.PHONY: test
+test: testrun ## vet, then every test: on TEST_MYSQL_DSN, Docker or the embedded engine
+	@$(TESTRUN) -database
+	@$(MAKE) --no-print-directory vet
+	@$(TESTRUN) -again '$(AGAIN)' $(PKGS)
+
+# The runner itself, built quietly so that its first line is the run's.
+.PHONY: testrun
+testrun:
+	@mkdir -p bin; go build -o $(TESTRUN) ./testsuite/testrun 2>bin/testrun.log || { cat bin/testrun.log; exit 1; }
+
 .PHONY: test-devstack
-test-devstack:
-	go build -o bin/devstack ./apps/devstack
-	bin/devstack -engine $(ENGINE_ADDR) & pid=$$!; trap 'kill $$pid' EXIT; \
-	for i in $$(seq 50); do (echo > /dev/tcp/$(subst :,/,$(ENGINE_ADDR))) 2>/dev/null && break; sleep 0.2; done; \
-	TEST_MYSQL_DSN='root@tcp($(ENGINE_ADDR))/' go test -race -count=1 -timeout 10m ./testsuite/e2e/ ./testsuite/orchestrator/
+test-devstack: testrun ## the end-to-end and orchestrator suites on the embedded engine
+	@$(TESTRUN) -name 'make test-devstack' -engine $(AGAIN)
 
 # The contract, end-to-end and orchestrator suites again, on a MariaDB with
 # InnoDB snapshot isolation on (the default from MariaDB 11.6): there a
@@ -31,8 +46,8 @@ test-devstack:
 # that @@innodb_snapshot_isolation is 1.
 TEST_MYSQL_DSN_SNAPSHOT ?= orders_test:orders_test@tcp(127.0.0.1:3307)/
 .PHONY: test-snapshot
-test-snapshot:
-	TEST_MYSQL_DSN='$(TEST_MYSQL_DSN_SNAPSHOT)' go test -race -count=1 -timeout 10m ./testsuite/contract/ ./testsuite/e2e/ ./testsuite/orchestrator/
+test-snapshot: testrun ## the contract, e2e and orchestrator suites on a MariaDB with snapshot isolation
+	@TEST_MYSQL_DSN='$(TEST_MYSQL_DSN_SNAPSHOT)' $(TESTRUN) -name 'make test-snapshot' -timeout 10m ./testsuite/contract/ ./testsuite/e2e/ ./testsuite/orchestrator/
 
 # The Galera suite (testsuite/galera, build tag galera): orders-api replicas
 # on different nodes of a 3-node MariaDB Galera cluster that
@@ -57,7 +72,7 @@ test-galera:
 #  - the orchestrator links no database driver and no migrations.
 LINKED = go list -deps -f '{{with .Module}}{{.Path}} {{.Version}}{{end}}'
 .PHONY: vet
-vet:
+vet: ## gofmt, go vet, tidy modules, what each binary links
 	@test -z "$$(gofmt -l core adapters apps testsuite migrations)" || { gofmt -l core adapters apps testsuite migrations; echo "gofmt needed"; exit 1; }
 	go vet $(PKGS)
 	@for dir in $$(go list -m -f '{{.Dir}}'); do \
@@ -75,7 +90,7 @@ vet:
 		echo "apps/orchestrator links the packages above: a database driver or migrations"; exit 1; fi
 
 .PHONY: build
-build:
+build: ## the service binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./apps/customers-api ./apps/orders-api ./apps/orchestrator ./apps/devtoken
 
 # The orchestrator's AWS Lambda package: dist/orchestrator.zip holding the one
@@ -83,7 +98,31 @@ build:
 # the go1.x RPC runtime, which provided.al2023 never uses. build-lambda-zip
 # (from aws-lambda-go) sets the executable bit without needing zip.
 .PHONY: lambda
-lambda:
+lambda: ## dist/orchestrator.zip, the AWS Lambda package
 	@mkdir -p dist
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -tags lambda.norpc -o dist/bootstrap ./apps/orchestrator
 	go run github.com/aws/aws-lambda-go/cmd/build-lambda-zip -o dist/orchestrator.zip dist/bootstrap
+
+# The services on this machine with `go run`, each in a terminal of its own,
+# configured by .env (cp .env.example .env), the file and names docker
+# compose reads, on the MySQL that docker-compose.dev.yml publishes on
+# 127.0.0.1:MYSQL_PORT.
+ENV_FILE ?= .env
+WITH_ENV = test -f $(ENV_FILE) || { echo "$(ENV_FILE) is missing: cp .env.example $(ENV_FILE)" >&2; exit 2; }; \
+	set -a; . ./$(ENV_FILE); set +a;
+MYSQL_URL = mysql://$${MYSQL_USER}:$${MYSQL_PASSWORD}@127.0.0.1:$${MYSQL_PORT}
+
+.PHONY: run-customers-api run-orders-api run-orchestrator token
+run-customers-api: ## customers-api with go run, configured by .env
+	@$(WITH_ENV) PORT=$$CUSTOMERS_PORT DATABASE_URL=$(MYSQL_URL)/customers_db exec go run ./apps/customers-api
+
+run-orders-api: ## orders-api with go run, configured by .env
+	@$(WITH_ENV) PORT=$$ORDERS_PORT DATABASE_URL=$(MYSQL_URL)/orders_db \
+	CUSTOMERS_API_URL=http://localhost:$$CUSTOMERS_PORT exec go run ./apps/orders-api
+
+run-orchestrator: ## the orchestrator's local HTTP shell with go run, configured by .env
+	@$(WITH_ENV) PORT=$$ORCHESTRATOR_PORT CUSTOMERS_API_URL=http://localhost:$$CUSTOMERS_PORT \
+	ORDERS_API_URL=http://localhost:$$ORDERS_PORT exec go run ./apps/orchestrator
+
+token: ## print an operator JWT signed with the JWT_SECRET of .env
+	@$(WITH_ENV) exec go run ./apps/devtoken -sub ops@example.com -ttl 8h
