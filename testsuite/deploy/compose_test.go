@@ -69,6 +69,12 @@ var wantServices = map[string]map[string]serviceWant{
 			dependsOn:         []string{"customers-api", "mysql"},
 			binaryHealthcheck: "/orders-api",
 		},
+		"orchestrator": {
+			container:         "orchestrator",
+			ports:             map[string]uint32{"3000": 3000},
+			dependsOn:         []string{"customers-api", "orders-api"},
+			binaryHealthcheck: "/orchestrator",
+		},
 	},
 	devComposeFile: {
 		"mysql": {
@@ -185,8 +191,15 @@ func TestComposeWiring(t *testing.T) {
 		}
 	}
 
-	if got, want := envValue(t, project.Services["orders-api"], "CUSTOMERS_API_URL"), "http://customers-api:3001"; got != want {
-		t.Errorf("orders-api: CUSTOMERS_API_URL = %q, want %q", got, want)
+	for service, vars := range map[string]map[string]string{
+		"orders-api":   {"CUSTOMERS_API_URL": "http://customers-api:3001"},
+		"orchestrator": {"CUSTOMERS_API_URL": "http://customers-api:3001", "ORDERS_API_URL": "http://orders-api:3002"},
+	} {
+		for name, want := range vars {
+			if got := envValue(t, project.Services[service], name); got != want {
+				t.Errorf("%s: %s = %q, want %q", service, name, got, want)
+			}
+		}
 	}
 
 	if _, ok := project.Networks[networkName]; !ok {
@@ -258,12 +271,12 @@ func TestComposeVariablesAreInEnvExample(t *testing.T) {
 
 // The compose build must point at Dockerfiles that build from the repository root into a
 // static binary on distroless, started and health-checked the way compose expects.
-func TestComposeBuildsAPIImages(t *testing.T) {
+func TestComposeBuildsServiceImages(t *testing.T) {
 	root := repoRoot(t)
 	project := loadProject(t, root, composeFile)
 	modules := workspaceModules(t, root)
 
-	for _, name := range []string{"customers-api", "orders-api"} {
+	for _, name := range []string{"customers-api", "orders-api", "orchestrator"} {
 		t.Run(name, func(t *testing.T) {
 			svc := project.Services[name]
 			if svc.Build == nil {
@@ -281,7 +294,15 @@ func TestComposeBuildsAPIImages(t *testing.T) {
 			checkCopiesWorkspace(t, df, modules)
 
 			binary := "/" + name
+			// The stage compose builds: its target, else the last.
 			final := df[len(df)-1]
+			if target := svc.Build.Target; target != "" {
+				i := slices.IndexFunc(df, func(s *dockerStage) bool { return s.name == target })
+				if i < 0 {
+					t.Fatalf("build target %q is no stage of %s", target, svc.Build.Dockerfile)
+				}
+				final = df[i]
+			}
 			if final.image != distrolessBase {
 				t.Errorf("final stage FROM %q, want %q", final.image, distrolessBase)
 			}
