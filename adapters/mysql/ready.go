@@ -25,6 +25,15 @@ func (db *DB) Ready(ctx context.Context) error {
 	case err == nil && value == "ON":
 		return nil
 	case err == nil:
+		// A server with the Galera library loaded but wsrep_on OFF is a
+		// standalone server, and ready.
+		var on string
+		if err := db.QueryRowContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").Scan(&name, &on); err != nil {
+			return err
+		}
+		if on == "OFF" {
+			return nil
+		}
 		return errNotSynced
 	case errNumber(err) == errNodeNotReady:
 		return fmt.Errorf("%w: %w", errNotSynced, err)
