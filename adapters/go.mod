@@ -14,6 +14,8 @@ require (
 	go.uber.org/fx v1.24.0
 )
 
+require github.com/go-json-experiment/json v1.27.2
+
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/aws/aws-lambda-go v1.55.1

@@ -93,6 +93,8 @@ require (
 	go.uber.org/fx v1.24.0
 )
 
+require github.com/go-json-experiment/json v1.27.2 // indirect
+
 replace (
 	github.com/b2borders/platform/adapters => ../adapters
 	github.com/b2borders/platform/apps => ../apps

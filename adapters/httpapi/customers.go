@@ -44,6 +44,21 @@ func (b customerBody) fields() customer.Fields {
 	return customer.Fields{Name: deref(b.Name), Email: deref(b.Email), Phone: deref(b.Phone)}
 }
 
+// readCustomer reads a create or replace body. Members it cannot read are
+// reported together with what validation finds in the others.
+func readCustomer(w http.ResponseWriter, r *http.Request) (customer.Fields, error) {
+	var body customerBody
+	read, err := readBody(w, r, &body)
+	if err != nil {
+		return customer.Fields{}, err
+	}
+	f := body.fields()
+	if len(read) > 0 {
+		return f, joinFields(read, f.Validate())
+	}
+	return f, nil
+}
+
 type customerPatch struct {
 	Name  Optional[string] `json:"name"`
 	Email Optional[string] `json:"email"`
@@ -86,11 +101,11 @@ func (h *CustomerHandler) Register(r *mux.Router, a *Auth) {
 }
 
 func (h *CustomerHandler) create(w http.ResponseWriter, r *http.Request) error {
-	var body customerBody
-	if err := decode(w, r, &body); err != nil {
+	f, err := readCustomer(w, r)
+	if err != nil {
 		return err
 	}
-	c, err := h.svc.Create(r.Context(), body.fields())
+	c, err := h.svc.Create(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -131,11 +146,11 @@ func (h *CustomerHandler) replace(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var body customerBody
-	if err := decode(w, r, &body); err != nil {
+	f, err := readCustomer(w, r)
+	if err != nil {
 		return err
 	}
-	c, err := h.svc.Replace(r.Context(), id, body.fields())
+	c, err := h.svc.Replace(r.Context(), id, f)
 	if err != nil {
 		return err
 	}
@@ -149,18 +164,15 @@ func (h *CustomerHandler) patch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body customerPatch
-	if err := decode(w, r, &body); err != nil {
+	fe, err := readBody(w, r, &body)
+	if err != nil {
 		return err
 	}
-	var fe errs.Fields
 	if body.Name.Null {
 		fe.Add("name", "cannot be null")
 	}
 	if body.Email.Null {
 		fe.Add("email", "cannot be null")
-	}
-	if err := fe.Err(); err != nil {
-		return err
 	}
 	var p customer.Patch
 	if body.Name.Set {
@@ -172,6 +184,11 @@ func (h *CustomerHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	if body.Phone.Set {
 		// null clears the phone, like an empty string.
 		p.Phone = &body.Phone.Value
+	}
+	if len(fe) > 0 {
+		// A member the client sent, refused or not, makes the body not
+		// empty: report it with the other fields, not "set one".
+		return joinFields(fe, p.Validate(), "body")
 	}
 	c, err := h.svc.Update(r.Context(), id, p)
 	if err != nil {

@@ -149,7 +149,8 @@ func (h *orchestratorHandler) orchestrate(w http.ResponseWriter, r *http.Request
 		return
 	}
 	var body orchestrateBody
-	if err := decode(w, r, &body); err != nil {
+	read, err := readBody(w, r, &body)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -162,15 +163,23 @@ func (h *orchestratorHandler) orchestrate(w http.ResponseWriter, r *http.Request
 	for i, it := range body.Items {
 		req.Items[i] = orchestration.Item{ProductID: it.ProductID, Qty: it.Qty}
 	}
-	ctx := r.Context()
-	if body.CorrelationID != "" {
-		// The body's id is forwarded with every call. The use case checks
-		// it, with the rest of the request, before it calls anything.
-		ctx = correlation.WithID(ctx, body.CorrelationID)
+	var res orchestration.Result
+	if len(read) > 0 {
+		// Members the body could not be read into, with what validation
+		// finds in the others; nothing is called.
+		err = joinFields(read, req.Validate())
+	} else {
+		ctx := r.Context()
+		if body.CorrelationID != "" {
+			// The body's id is forwarded with every call. The use case
+			// checks it, with the rest of the request, before it calls
+			// anything.
+			ctx = correlation.WithID(ctx, body.CorrelationID)
+		}
+		ctx, cancel := context.WithTimeout(ctx, h.cfg.Budget)
+		defer cancel()
+		res, err = h.svc.CreateAndConfirm(ctx, req)
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.Budget)
-	defer cancel()
-	res, err := h.svc.CreateAndConfirm(ctx, req)
 	if body.CorrelationID != "" && !refusesField(err, "correlation_id") {
 		// From here on the body's id is the one in effect; a refused one
 		// leaves the headers' id in the answer.

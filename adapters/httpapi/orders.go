@@ -116,11 +116,11 @@ func parseUUID(fe *errs.Fields, field string, raw *string) uuid.UUID {
 	return id
 }
 
-// placeRequest reads a POST /orders body. Every problem with it, those seen
-// while reading ids and those the use case's validation finds, is reported
-// at once.
+// placeRequest reads a POST /orders body. Every problem with it, the
+// members the body could not be read into (read), those seen while reading
+// ids and those the use case's validation finds, is reported at once.
 // A key header sent empty is a client bug, not a request without a key.
-func placeRequest(body orderBody, key string, keySent bool) (ordering.PlaceRequest, error) {
+func placeRequest(body orderBody, read errs.Fields, key string, keySent bool) (ordering.PlaceRequest, error) {
 	var fe errs.Fields
 	if keySent && key == "" {
 		fe.Add(HeaderIdempotencyKey, "must not be empty")
@@ -139,7 +139,7 @@ func placeRequest(body orderBody, key string, keySent bool) (ordering.PlaceReque
 		}
 	}
 	_, err := req.Draft()
-	return req, mergeFields(fe, keyFieldAs(err, HeaderIdempotencyKey))
+	return req, joinFields(read, joinFields(fe, keyFieldAs(err, HeaderIdempotencyKey)))
 }
 
 // keyFieldAs names the idempotency key in a validation error by the header
@@ -159,11 +159,12 @@ func keyFieldAs(err error, header string) error {
 
 func (h *OrderHandler) place(w http.ResponseWriter, r *http.Request) error {
 	var body orderBody
-	if err := decode(w, r, &body); err != nil {
+	read, err := readBody(w, r, &body)
+	if err != nil {
 		return err
 	}
 	key, sent := r.Header[http.CanonicalHeaderKey(HeaderIdempotencyKey)]
-	req, err := placeRequest(body, strings.Join(key, ","), sent)
+	req, err := placeRequest(body, read, strings.Join(key, ","), sent)
 	if err != nil {
 		return err
 	}

@@ -81,10 +81,10 @@ func respondProduct(w http.ResponseWriter, status int, p catalog.Product) {
 
 func (h *ProductHandler) create(w http.ResponseWriter, r *http.Request) error {
 	var body productBody
-	if err := decode(w, r, &body); err != nil {
+	fe, err := readBody(w, r, &body)
+	if err != nil {
 		return err
 	}
-	var fe errs.Fields
 	if body.SKU == nil {
 		fe.Add("sku", "is required")
 	}
@@ -158,10 +158,10 @@ func (h *ProductHandler) patch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body productPatch
-	if err := decode(w, r, &body); err != nil {
+	fe, err := readBody(w, r, &body)
+	if err != nil {
 		return err
 	}
-	var fe errs.Fields
 	var p catalog.Patch
 	for _, f := range []struct {
 		name string

@@ -92,7 +92,9 @@ func (d Draft) Price(prices map[uuid.UUID]int64) (Order, error) {
 			continue
 		}
 		if price > 0 && l.Qty > (math.MaxInt64-o.TotalCents)/price {
-			return Order{}, errs.New(errs.Invalid, "the order's total is too large")
+			var fe errs.Fields
+			fe.Add("items", "make a total of more cents than a 64-bit integer holds")
+			return Order{}, fe.Err()
 		}
 		o.Items[i] = Item{ProductID: l.ProductID, Qty: l.Qty, UnitPriceCents: price, SubtotalCents: price * l.Qty}
 		o.TotalCents += price * l.Qty
