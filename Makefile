@@ -27,6 +27,7 @@ test: testrun ## vet, then every test: on TEST_MYSQL_DSN, Docker or the embedded
 	@$(TESTRUN) -database
 	@$(MAKE) --no-print-directory vet
 	@$(TESTRUN) -again '$(AGAIN)' $(PKGS)
+	@$(MAKE) --no-print-directory fuzz
 
 # The runner itself, built quietly so that its first line is the run's.
 .PHONY: testrun
@@ -36,6 +37,17 @@ testrun:
 .PHONY: test-devstack
 test-devstack: testrun ## the end-to-end and orchestrator suites on the embedded engine
 	@$(TESTRUN) -name 'make test-devstack' -engine $(AGAIN)
+
+# Every fuzz target of the request body readers, FUZZTIME each (go test
+# -fuzz takes one target at a time). Plain `go test` runs their seed corpus,
+# adapters/httpapi/testdata/fuzz, where an input that once failed is kept.
+FUZZTIME ?= 5s
+.PHONY: fuzz
+fuzz: ## fuzz each request body reader for FUZZTIME (5s)
+	@for f in $$(go test -list '^Fuzz' ./adapters/httpapi/ | grep '^Fuzz'); do \
+		echo "fuzz $$f for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./adapters/httpapi/ || exit 1; \
+	done
 
 # The contract, end-to-end and orchestrator suites again, on a MariaDB with
 # InnoDB snapshot isolation on (the default from MariaDB 11.6): there a
