@@ -29,7 +29,7 @@ var Module = fx.Module("mysql",
 func NewDB(lc fx.Lifecycle, cfg Config) (*DB, error) {
 	db, err := Open(context.Background(), cfg)
 	if err != nil {
-		return nil, err
+		return nil, NewOpenError(cfg.DSN, err)
 	}
 	lc.Append(fx.StopHook(db.Close))
 	return db, nil

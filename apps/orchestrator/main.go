@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"go.uber.org/fx"
@@ -41,7 +40,7 @@ func runLambda() {
 	}
 	fn, err := orchestrator.StartLambda(context.Background(), cfg, log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "start:", strings.TrimSpace(err.Error()))
+		fmt.Fprintln(os.Stderr, shell.StartFailure("orchestrator", err))
 		os.Exit(1)
 	}
 	lambda.Start(fn)

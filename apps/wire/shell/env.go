@@ -4,6 +4,7 @@
 package shell
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,12 +12,12 @@ import (
 	"time"
 )
 
-// Env reads configuration variables and keeps the first problem, so a shell
-// can read everything it needs and then fail with one line naming the
-// variable at fault.
+// Env reads configuration variables and keeps every problem, so a shell
+// can read everything it needs and then fail naming each variable at
+// fault, one line each.
 type Env struct {
 	lookup func(string) (string, bool)
-	err    error
+	errs   []error
 }
 
 // NewEnv reads from lookup; nil reads the process environment.
@@ -32,13 +33,12 @@ func MapEnv(m map[string]string) *Env {
 	return NewEnv(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
 }
 
-// Err returns the first problem found, naming its variable.
-func (e *Env) Err() error { return e.err }
+// Err returns every problem found, one line each, each naming its
+// variable: "config: JWT_SECRET is required".
+func (e *Env) Err() error { return errors.Join(e.errs...) }
 
 func (e *Env) fail(name, format string, args ...any) {
-	if e.err == nil {
-		e.err = fmt.Errorf("config: %s %s", name, fmt.Sprintf(format, args...))
-	}
+	e.errs = append(e.errs, fmt.Errorf("config: %s %s", name, fmt.Sprintf(format, args...)))
 }
 
 func (e *Env) get(name string) (string, bool) {

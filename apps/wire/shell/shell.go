@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,12 +30,17 @@ func NewLogger(env *Env) *slog.Logger {
 	return log
 }
 
-// FxLogger keeps fx's own events at debug level, errors aside.
+// FxLogger keeps fx's own events at debug level, errors aside; an error
+// that fails the app's build or start stays at debug level too, since the
+// shell reports it in one line (StartFailure).
 func FxLogger(log *slog.Logger) fxevent.Logger {
 	l := &fxevent.SlogLogger{Logger: log}
 	l.UseLogLevel(slog.LevelDebug)
 	l.UseErrorLevel(slog.LevelError)
-	return l
+	quiet := &fxevent.SlogLogger{Logger: log}
+	quiet.UseLogLevel(slog.LevelDebug)
+	quiet.UseErrorLevel(slog.LevelDebug)
+	return startErrorsAtDebug{logger: l, quiet: quiet}
 }
 
 // Server is a service's HTTP server.
@@ -128,7 +132,9 @@ func NewServer(lc fx.Lifecycle, log *slog.Logger, cfg ServerConfig, h http.Handl
 
 // Main runs a shell: "healthcheck" as the first argument probes a running
 // instance's /health and exits; otherwise the app is built from the
-// environment and runs until SIGINT or SIGTERM.
+// environment and runs until SIGINT or SIGTERM. Every configuration problem
+// is reported at once, one line each; a failure to start is one line with
+// its cause.
 func Main(defaultPort int, build func(env *Env) fx.Option) {
 	env := NewEnv(nil)
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
@@ -139,12 +145,13 @@ func Main(defaultPort int, build func(env *Env) fx.Option) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	name := ServiceName()
 	app := fx.New(opts)
 	if err := app.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, "start:", strings.TrimSpace(err.Error()))
+		fmt.Fprintln(os.Stderr, StartFailure(name, err))
 		os.Exit(1)
 	}
-	app.Run()
+	run(name, app)
 }
 
 // Healthcheck asks the local instance's /health and returns an exit code.
