@@ -173,8 +173,9 @@ type seed struct {
 }
 
 // hotStock is the stock of each product: more than any run can sell, so that
-// every order succeeds and only contention is measured.
-const hotStock = 1_000_000_000_000
+// every order succeeds and only contention is measured, and no more than
+// the catalogue accepts.
+const hotStock = 1_000_000_000 // the most a product may hold
 
 func seedData(ctx context.Context, c *client, cfg config) (seed, error) {
 	run := time.Now().UTC().Format("20060102T150405.000000")
