@@ -24,9 +24,9 @@ import (
 
 // config is what the dev stack reads from its environment.
 type config struct {
-	// databaseURL names a MySQL server to use instead of the embedded
-	// engine; its database name, if any, is ignored.
-	databaseURL      string
+	// serverURL names a MySQL server to use instead of the embedded
+	// engine; it names no database, since the stack creates its own.
+	serverURL        string
 	auth             httpapi.AuthConfig
 	customersPort    int
 	ordersPort       int
@@ -34,7 +34,13 @@ type config struct {
 	sampleData       bool
 }
 
-// Development defaults: the stack must run with nothing set.
+// ServerURLVar names the variable of a MySQL server to use instead of the
+// embedded engine. It is not DATABASE_URL, which names one service's
+// database: the stack creates and uses two.
+const ServerURLVar = "DEVSTACK_SERVER_URL"
+
+// Development defaults, those of .env.example: the stack must run with
+// nothing set.
 const (
 	devJWTSecret    = "dev-jwt-secret-change-me-0123456789"
 	devServiceToken = "dev-service-token-change-me-0123456789"
@@ -42,7 +48,7 @@ const (
 
 func loadConfig(env *shell.Env) config {
 	return config{
-		databaseURL: env.String("DATABASE_URL", ""),
+		serverURL: serverURL(env),
 		auth: httpapi.AuthConfig{
 			JWTSecret:    secretOr(env, "JWT_SECRET", devJWTSecret),
 			ServiceToken: secretOr(env, "SERVICE_TOKEN", devServiceToken),
@@ -52,6 +58,27 @@ func loadConfig(env *shell.Env) config {
 		orchestratorPort: env.Port("ORCHESTRATOR_PORT", orchestratorapp.DefaultPort),
 		sampleData:       true,
 	}
+}
+
+// serverURL is DEVSTACK_SERVER_URL, "" when unset: a mysql:// URL or a
+// go-sql-driver DSN of a server, naming no database.
+func serverURL(env *shell.Env) string {
+	if env.String(ServerURLVar, "") == "" {
+		return ""
+	}
+	return env.Required(ServerURLVar, checkServerURL)
+}
+
+func checkServerURL(v string) error {
+	c, err := mysql.ParseServerDSN(v)
+	if err != nil {
+		return err
+	}
+	if c.DBName != "" {
+		return fmt.Errorf("names the database %q: give the server only, such as mysql://root:dev-root-password@127.0.0.1:3306/; "+
+			"the dev stack creates customers_db and orders_db there", c.DBName)
+	}
+	return nil
 }
 
 // secretOr is the secret name holds when it is set, else a development one.
@@ -76,12 +103,11 @@ type stack struct {
 // serverDSN returns the DSN of the server the stack uses, without a database
 // name, and whether it is the embedded engine.
 func (s *stack) serverDSN(cfg config) (string, bool, error) {
-	if cfg.databaseURL != "" {
-		c, err := mysql.ParseServerDSN(cfg.databaseURL)
+	if cfg.serverURL != "" {
+		c, err := mysql.ParseServerDSN(cfg.serverURL)
 		if err != nil {
-			return "", false, fmt.Errorf("DATABASE_URL: %w", err)
+			return "", false, fmt.Errorf("%s: %w", ServerURLVar, err)
 		}
-		c.DBName = ""
 		return c.FormatDSN(), false, nil
 	}
 	e, err := startEngine("127.0.0.1:0")
@@ -113,42 +139,42 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 	}
 	s.server = server
 	if err := createDatabases(ctx, server, "customers_db", "orders_db"); err != nil {
-		return nil, err
+		return nil, mysql.NewOpenError(server, err)
 	}
 	conns := 0
 	if embedded {
 		conns = 1
 	}
 
-	customers, err := s.run(ctx, customersapi.Module(customersapi.Config{
+	customers, err := s.run(ctx, "customers-api", customersapi.Module(customersapi.Config{
 		Port:  cfg.customersPort,
 		MySQL: mysql.Config{DSN: withDB(server, "customers_db"), Schema: migrations.Customers, MaxOpenConns: conns},
 		Auth:  cfg.auth,
 	}, log))
 	if err != nil {
-		return nil, fmt.Errorf("customers-api: %w", err)
+		return nil, err
 	}
 	s.customersURL = customers
 
-	orders, err := s.run(ctx, ordersapi.Module(ordersapi.Config{
+	orders, err := s.run(ctx, "orders-api", ordersapi.Module(ordersapi.Config{
 		Port:      cfg.ordersPort,
 		MySQL:     mysql.Config{DSN: withDB(server, "orders_db"), Schema: migrations.Orders, MaxOpenConns: conns},
 		Auth:      cfg.auth,
 		Customers: customersclient.Config{BaseURL: s.customersURL, ServiceToken: cfg.auth.ServiceToken},
 	}, log))
 	if err != nil {
-		return nil, fmt.Errorf("orders-api: %w", err)
+		return nil, err
 	}
 	s.ordersURL = orders
 
-	orchestrator, err := s.run(ctx, orchestratorapp.Module(orchestratorapp.Config{
+	orchestrator, err := s.run(ctx, "orchestrator", orchestratorapp.Module(orchestratorapp.Config{
 		Port:         cfg.orchestratorPort,
 		CustomersURL: s.customersURL,
 		OrdersURL:    s.ordersURL,
 		Auth:         cfg.auth,
 	}, log))
 	if err != nil {
-		return nil, fmt.Errorf("orchestrator: %w", err)
+		return nil, err
 	}
 	s.orchestratorURL = orchestrator
 
@@ -160,15 +186,16 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 	return s, nil
 }
 
-// run starts one service's app and returns its base URL.
-func (s *stack) run(ctx context.Context, module fx.Option) (string, error) {
+// run starts one service's app and returns its base URL; its error names
+// the service and the cause.
+func (s *stack) run(ctx context.Context, name string, module fx.Option) (string, error) {
 	var srv *shell.Server
 	app := fx.New(module, fx.Populate(&srv))
 	if err := app.Err(); err != nil {
-		return "", err
+		return "", errors.New(shell.StartFailure(name, err))
 	}
 	if err := app.Start(ctx); err != nil {
-		return "", err
+		return "", errors.New(shell.StartFailure(name, err))
 	}
 	s.apps = append(s.apps, app)
 	return "http://" + loopback(srv.Addr()), nil
