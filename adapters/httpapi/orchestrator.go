@@ -180,9 +180,10 @@ func (h *orchestratorHandler) orchestrate(w http.ResponseWriter, r *http.Request
 		defer cancel()
 		res, err = h.svc.CreateAndConfirm(ctx, req)
 	}
-	if body.CorrelationID != "" && !refusesField(err, "correlation_id") {
-		// From here on the body's id is the one in effect; a refused one
-		// leaves the headers' id in the answer.
+	if len(read) == 0 && body.CorrelationID != "" && !refusesField(err, "correlation_id") {
+		// From here on the body's id is the one in effect; a refused one,
+		// or one in a body that could not be read whole, leaves the
+		// headers' id in the answer.
 		r = adoptRequestID(w, r, body.CorrelationID)
 	}
 	if err != nil {
