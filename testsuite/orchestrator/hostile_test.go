@@ -38,6 +38,13 @@ func TestStrictBody(t *testing.T) {
 			}
 		})
 	}
+	// A body that could not be read whole does not set the correlation id.
+	e := failed(t, o.Do(t, http.MethodPost, route,
+		`{"customer_id":"`+c.ID+`","items":[{"product_id":"`+p+`","qty":1}],"idempotency_key":"s-5","correlation_id":"req-body","Note":1}`,
+		"X-Correlation-ID", "req-header"), http.StatusBadRequest, "validation_failed")
+	if e.CorrelationID != "req-header" {
+		t.Errorf("correlationId %q, want the header's req-header", e.CorrelationID)
+	}
 	if st := s.Stock(t, p); st != 5 {
 		t.Errorf("stock %d, want 5 untouched", st)
 	}
