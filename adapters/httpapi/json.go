@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -21,7 +22,13 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	writeBody(w, status, contentType, body)
 }
 
+// writeBody answers with body. A JSON body ends with a newline, as terminal
+// users and line-oriented tools expect; a stored one (a confirm replay) gets
+// it here too, so that a replay stays byte for byte the first answer.
 func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	if isJSON(contentType) && !bytes.HasSuffix(body, []byte("\n")) {
+		body = append(body[:len(body):len(body)], '\n')
+	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	w.Write(body)
