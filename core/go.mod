@@ -1,5 +1,5 @@
 module github.com/b2borders/platform/core
 
-go 1.26.8
+go 1.22
 
 require github.com/google/uuid v1.6.0
