@@ -46,14 +46,16 @@ const schemaLockPoll = 50 * time.Millisecond
 // is safe for the same reason a dirty step is (every step is idempotent,
 // and the cluster runs DDL in one total order), but their writes of the
 // version row conflict, and one of them may find a step the other is
-// applying dirty. Those attempts are run again, as a whole, for as long as
-// a replica waits for the lock; each ends with the newest version recorded
+// applying dirty, or a step that checks the schema before it changes it
+// may find the change made by the time it makes it. Those attempts are run
+// again, as a whole, a bounded number of times within the time a replica
+// waits for the lock; each ends with the newest version recorded
 // clean, whoever records it last.
 func applySchema(cfg *mysql.Config, schema fs.FS) error {
 	deadline := time.Now().Add(schemaLockWait)
 	for n := 1; ; n++ {
 		err := applySchemaOnce(cfg, schema)
-		if err == nil || !schemaConflict(err) || time.Now().After(deadline) {
+		if err == nil || !schemaConflict(err) || n == maxSchemaAttempts || time.Now().After(deadline) {
 			return err
 		}
 		pause := time.Duration(min(n, 10)) * 20 * time.Millisecond
@@ -80,16 +82,27 @@ func schemaConflict(err error) bool {
 		err = de.OrigErr
 	}
 	switch errNumber(err) {
-	case errNodeNotReady, errTableExists:
+	case errNodeNotReady, errTableExists, errDupColumn, errDupKey, errCantDrop:
 		return true
 	}
 	return retryable(err)
 }
 
-// errTableExists is what golang-migrate's CREATE TABLE schema_migrations,
-// run after it found no such table, meets when another node's replica
-// created it in between.
-const errTableExists = 1050
+// What a step that checks the schema and then changes it (and golang-migrate's
+// CREATE TABLE schema_migrations, run after it found no such table) meets
+// when another node's replica made the same change in between. Run again,
+// the step finds the change made and does nothing.
+const (
+	errTableExists = 1050
+	errDupColumn   = 1060
+	errDupKey      = 1061
+	errCantDrop    = 1091
+)
+
+// maxSchemaAttempts bounds the attempts of applySchema, so that a step that
+// fails the same way every time fails the start without waiting out
+// schemaLockWait.
+const maxSchemaAttempts = 20
 
 // applySchemaOnce is one attempt of applySchema.
 func applySchemaOnce(cfg *mysql.Config, schema fs.FS) error {

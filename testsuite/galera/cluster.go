@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -47,12 +48,47 @@ func Open(t testing.TB) *Cluster {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	c := &Cluster{base: base, script: filepath.Join(filepath.Dir(file), "cluster.sh")}
-	for n := 1; n <= Nodes; n++ {
-		if err := c.waitSynced(n, 30*time.Second); err != nil {
-			t.Fatalf("galera: %v; start the cluster with %s start", err, c.script)
-		}
+	if err := c.waitWhole(30 * time.Second); err != nil {
+		t.Fatalf("galera: %v; start the cluster with %s start", err, c.script)
 	}
 	return c
+}
+
+// waitWhole waits until every node is a synced member of one primary
+// component of Nodes nodes, and still is a second later: a node let back
+// into the cluster can make the others form their component again.
+func (c *Cluster) waitWhole(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	var stableSince time.Time
+	for {
+		whole := true
+		for n := 1; n <= Nodes && whole; n++ {
+			st, err := c.Status(n, "wsrep_")
+			whole = err == nil && st["wsrep_ready"] == "ON" && st["wsrep_local_state_comment"] == "Synced" &&
+				st["wsrep_cluster_status"] == "Primary" && st["wsrep_cluster_size"] == strconv.Itoa(Nodes)
+		}
+		switch {
+		case !whole:
+			stableSince = time.Time{}
+		case stableSince.IsZero():
+			stableSince = time.Now()
+		case time.Since(stableSince) >= time.Second:
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the %d nodes on 127.0.0.1:%d-%d are not all synced members of one cluster after %v", Nodes, c.Port(1), c.Port(Nodes), d)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// WaitWhole fails t unless every node is a synced member of the cluster
+// within d, and stays so for a second.
+func (c *Cluster) WaitWhole(t testing.TB, d time.Duration) {
+	t.Helper()
+	if err := c.waitWhole(d); err != nil {
+		t.Fatalf("galera: %v", err)
+	}
 }
 
 // Port is node n's SQL port on 127.0.0.1.
@@ -111,15 +147,27 @@ func (c *Cluster) Open(t testing.TB, n int, db string) *sql.DB {
 	return pool
 }
 
-// Exec runs statements on node n with no database selected.
+// Exec runs statements on node n with no database selected, each within
+// 30 s.
 func (c *Cluster) Exec(t testing.TB, n int, statements ...string) {
 	t.Helper()
 	db := c.Open(t, n, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, s := range statements {
-		if _, err := db.ExecContext(ctx, s); err != nil {
-			t.Fatalf("galera: node %d: %s: %v", n, s, err)
+		// A node answers 1047 while its cluster forms its primary
+		// component again; that passes.
+		for {
+			_, err := db.ExecContext(ctx, s)
+			var me *mysql.MySQLError
+			if errors.As(err, &me) && me.Number == 1047 && ctx.Err() == nil {
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			if err != nil {
+				t.Fatalf("galera: node %d: %s: %v", n, s, err)
+			}
+			break
 		}
 	}
 }
@@ -180,17 +228,6 @@ func (c *Cluster) Synced(n int) bool {
 	st, err := c.Status(n, "wsrep_")
 	return err == nil && st["wsrep_ready"] == "ON" && st["wsrep_local_state_comment"] == "Synced" &&
 		st["wsrep_cluster_status"] == "Primary"
-}
-
-func (c *Cluster) waitSynced(n int, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for !c.Synced(n) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("node %d (127.0.0.1:%d) is not a synced member of the cluster after %v", n, c.Port(n), d)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return nil
 }
 
 // Kill sends SIGKILL to node n, as a crash would, and waits until it is

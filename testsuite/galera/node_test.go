@@ -152,6 +152,7 @@ func TestNodeLostUnderLoad(t *testing.T) {
 
 	s.cluster.Restart(t, 3)
 	restarted = true
+	s.cluster.WaitWhole(t, 60*time.Second)
 	eventually(t, 30*time.Second, "the replica on the rejoined node is ready", func() bool { return ready(t, s.replicas[2]) == 200 })
 	s.replicas[2].Do(t, "POST", "/orders", body(customer, line(p, 1))).Want(t, 201)
 
@@ -194,7 +195,7 @@ func TestNodeCutOffIsNotReady(t *testing.T) {
 	rejoin()
 	cutOff = false
 	eventually(t, 60*time.Second, "the replica on the node let back in is ready", func() bool { return ready(t, s.replicas[1]) == 200 })
-	eventually(t, 30*time.Second, "node 3 is synced", func() bool { return s.cluster.Synced(3) })
+	s.cluster.WaitWhole(t, 60*time.Second)
 	s.replicas[1].Do(t, "POST", "/orders", body(customer, line(p, 1))).Want(t, 201)
 	s.checkWhole(t, map[string]int64{p: 1000}, nil)
 }
