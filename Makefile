@@ -11,7 +11,7 @@ help: ## list the targets
 	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The tests run through testrun (testsuite/testrun). It picks the database:
-# TEST_MYSQL_DSN when set (a server that does not answer within 2s stops the
+# TEST_MYSQL_DSN when set (a server that does not answer within 1.5s stops the
 # run at once), else mysql:8.4 containers when a Docker engine answers, else
 # the dev stack's embedded engine, which it starts. Its first line says
 # which; its last lines say what ran where, and name every test that needs a
@@ -23,11 +23,11 @@ TESTRUN := bin/testrun
 AGAIN := ./testsuite/e2e/ ./testsuite/orchestrator/
 
 .PHONY: test
-test: testrun ## vet, then every test: on TEST_MYSQL_DSN, Docker or the embedded engine
+test: testrun ## vet, fuzz, then every test: on TEST_MYSQL_DSN, Docker or the embedded engine
 	@$(TESTRUN) -database
 	@$(MAKE) --no-print-directory vet
-	@$(TESTRUN) -again '$(AGAIN)' $(PKGS)
 	@$(MAKE) --no-print-directory fuzz
+	@$(TESTRUN) -again '$(AGAIN)' $(PKGS)
 
 # The runner itself, built quietly so that its first line is the run's.
 .PHONY: testrun

@@ -55,7 +55,7 @@ const (
 
 // AnswerTimeout is how long a server named by TEST_MYSQL_DSN may take to
 // answer before the tests give up on it.
-const AnswerTimeout = 2 * time.Second
+const AnswerTimeout = 1500 * time.Millisecond
 
 // ServerInfo describes a server that answered.
 type ServerInfo struct {
@@ -74,9 +74,9 @@ func (s ServerInfo) String() string {
 }
 
 // Check connects to the server of dsn, a go-sql-driver DSN or a mysql://
-// URL, within AnswerTimeout, and describes it. It returns the DSN in
-// go-sql-driver form, naming no database. Its errors never hold the
-// password.
+// URL, within ctx's deadline or else AnswerTimeout, and describes it. It
+// returns the DSN in go-sql-driver form, naming no database. Its errors
+// never hold the password.
 func Check(ctx context.Context, dsn string) (ServerInfo, string, error) {
 	cfg, err := platformmysql.ParseServerDSN(dsn)
 	if err != nil {
@@ -98,11 +98,16 @@ func Check(ctx context.Context, dsn string) (ServerInfo, string, error) {
 		return srv, "", err
 	}
 	defer db.Close()
-	ctx, cancel := context.WithTimeout(ctx, AnswerTimeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, AnswerTimeout)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+	within := time.Until(deadline).Round(100 * time.Millisecond)
 	var version, comment string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION(), @@version_comment").Scan(&version, &comment); err != nil {
-		return srv, "", describe(cfg, err)
+		return srv, "", describe(cfg, err, within)
 	}
 	switch {
 	case comment == "Dolt": // what go-mysql-server calls itself
@@ -116,7 +121,7 @@ func Check(ctx context.Context, dsn string) (ServerInfo, string, error) {
 }
 
 // describe says in a few words why the server of cfg did not answer.
-func describe(cfg *mysql.Config, err error) error {
+func describe(cfg *mysql.Config, err error, within time.Duration) error {
 	var me *mysql.MySQLError
 	switch {
 	case errors.As(err, &me) && me.Number == 1045:
@@ -126,7 +131,7 @@ func describe(cfg *mysql.Config, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("nothing listens on %s (connection refused)", cfg.Addr)
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return fmt.Errorf("%s did not answer within %s", cfg.Addr, AnswerTimeout)
+		return fmt.Errorf("%s did not answer within %s", cfg.Addr, within)
 	default:
 		return fmt.Errorf("%s: %v", cfg.Addr, err)
 	}
@@ -185,6 +190,10 @@ func connectShared() {
 		return
 	}
 	if raw := os.Getenv(EnvEngineDSN); raw != "" {
+		// The engine runs one transaction at a time for every test binary
+		// of the run: its answer may wait for others' turns.
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
 		shared.server, shared.dsn, shared.err = Check(ctx, raw)
 		if shared.err != nil {
 			shared.err = fmt.Errorf("dbtest: the embedded engine of this run (%s): %w", EnvEngineDSN, shared.err)

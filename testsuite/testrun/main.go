@@ -3,7 +3,7 @@
 // `go test` on it and ends with what ran where.
 //
 // The database is, in this order: TEST_MYSQL_DSN when it is set (it must
-// answer within two seconds, or the run stops at once); mysql:8.4
+// answer within 1.5 seconds, or the run stops at once); mysql:8.4
 // containers from testcontainers-go when a Docker engine answers; else the
 // embedded engine (go-mysql-server, as `devstack -engine` serves it),
 // started for the run. On the embedded engine the tests that need InnoDB
