@@ -67,7 +67,7 @@ test-snapshot: testrun ## the contract, e2e and orchestrator suites on a MariaDB
 # files in /var/tmp/orders-galera; it installs galera-4 and rsync when
 # missing) and stops afterwards. customers-api runs on TEST_MYSQL_DSN.
 .PHONY: test-galera
-test-galera:
+test-galera: ## the Galera suite, on a 3-node cluster it starts on this machine and stops
 	go vet -tags galera ./testsuite/galera/
 	trap 'testsuite/galera/cluster.sh stop' EXIT; \
 	testsuite/galera/cluster.sh start && \
