@@ -121,7 +121,7 @@ lambda: ## dist/orchestrator.zip, the AWS Lambda package
 # 127.0.0.1:MYSQL_PORT.
 ENV_FILE ?= .env
 WITH_ENV = test -f $(ENV_FILE) || { echo "$(ENV_FILE) is missing: cp .env.example $(ENV_FILE)" >&2; exit 2; }; \
-	set -a; . ./$(ENV_FILE); set +a;
+	set -a; . "$(abspath $(ENV_FILE))"; set +a;
 MYSQL_URL = mysql://$${MYSQL_USER}:$${MYSQL_PASSWORD}@127.0.0.1:$${MYSQL_PORT}
 
 .PHONY: run-customers-api run-orders-api run-orchestrator token
