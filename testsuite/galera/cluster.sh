@@ -6,6 +6,7 @@
 #   testsuite/galera/cluster.sh stop         # stops the nodes this script started
 #   testsuite/galera/cluster.sh kill N       # SIGKILL node N (1-3), as a crash would
 #   testsuite/galera/cluster.sh restart N    # start node N again; waits until it is Synced
+#   testsuite/galera/cluster.sh run CMD...   # start, run CMD, stop; one run at a time per machine
 #
 # Node N listens for SQL on 127.0.0.1:$((3310+N)) (GALERA_BASE_PORT+N), for group
 # communication on 4557+10N (4567, 4577, 4587) with IST on the port after it, and
@@ -228,6 +229,19 @@ node_arg() {
 }
 
 case "${1:-}" in
+run)
+  # Runs on one machine take turns (a lock beside $dir): one run's stop
+  # would otherwise end another's cluster under its tests.
+  shift
+  [ $# -gt 0 ] || { echo "usage: $0 run CMD..." >&2; exit 2; }
+  command -v flock >/dev/null || { echo "$0: flock not found: install util-linux" >&2; exit 1; }
+  mkdir -p "$(dirname "$dir")"
+  exec 9>"$dir.lock"
+  flock 9
+  trap stop EXIT
+  start
+  "$@"
+  ;;
 start) start ;;
 stop) stop ;;
 status) status ;;
@@ -243,7 +257,7 @@ restart)
   wait_synced "$2" 120
   ;;
 *)
-  echo "usage: $0 start|stop|status|kill N|restart N" >&2
+  echo "usage: $0 start|stop|status|kill N|restart N|run CMD..." >&2
   exit 2
   ;;
 esac
