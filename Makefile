@@ -69,9 +69,7 @@ test-snapshot: testrun ## the contract, e2e and orchestrator suites on a MariaDB
 .PHONY: test-galera
 test-galera: ## the Galera suite, on a 3-node cluster it starts on this machine and stops
 	go vet -tags galera ./testsuite/galera/
-	trap 'testsuite/galera/cluster.sh stop' EXIT; \
-	testsuite/galera/cluster.sh start && \
-	go test -tags galera -race -count=1 -timeout 10m ./testsuite/galera/
+	testsuite/galera/cluster.sh run go test -tags galera -race -count=1 -timeout 10m ./testsuite/galera/
 
 # Beyond gofmt and go vet, three checks on what the modules declare and what
 # the binaries link:
