@@ -11,7 +11,7 @@ help: ## list the targets
 	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The tests run through testrun (testsuite/testrun). It picks the database:
-# TEST_MYSQL_DSN when set (a server that does not answer within 1.5s stops the
+# TEST_MYSQL_DSN when set (a server that does not answer within 1s stops the
 # run at once), else mysql:8.4 containers when a Docker engine answers, else
 # the dev stack's embedded engine, which it starts. Its first line says
 # which; its last lines say what ran where, and name every test that needs a

@@ -6,7 +6,8 @@
 //
 //   - TEST_MYSQL_DSN, when set: a user that may create and drop databases,
 //     as a go-sql-driver DSN (root@tcp(127.0.0.1:3306)/) or a URL
-//     (mysql://root@127.0.0.1:3306/). It must answer within AnswerTimeout;
+//     (mysql://root@127.0.0.1:3306/). make test stops at once when it does
+//     not answer within AnswerTimeout; a test binary gives it a few seconds;
 //     every test runs on it, and a test it cannot run fails.
 //   - DBTEST_ENGINE_DSN: the dev stack's embedded engine (go-mysql-server),
 //     which `make test` starts when there is neither TEST_MYSQL_DSN nor a
@@ -54,8 +55,13 @@ const (
 )
 
 // AnswerTimeout is how long a server named by TEST_MYSQL_DSN may take to
-// answer before the tests give up on it.
-const AnswerTimeout = 1500 * time.Millisecond
+// answer before make test gives up on it, and how long a Docker engine may
+// take to answer.
+const AnswerTimeout = time.Second
+
+// busyAnswerTimeout is how long a test binary waits for the server's first
+// answer: several binaries start at once, each under the race detector.
+const busyAnswerTimeout = 5 * time.Second
 
 // ServerInfo describes a server that answered.
 type ServerInfo struct {
@@ -91,13 +97,6 @@ func Check(ctx context.Context, dsn string) (ServerInfo, string, error) {
 	}
 	cfg.DBName = ""
 	srv := ServerInfo{Addr: cfg.Addr}
-	probe := cfg.Clone()
-	probe.Timeout = AnswerTimeout
-	db, err := sql.Open("mysql", probe.FormatDSN())
-	if err != nil {
-		return srv, "", err
-	}
-	defer db.Close()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, AnswerTimeout)
@@ -105,6 +104,13 @@ func Check(ctx context.Context, dsn string) (ServerInfo, string, error) {
 	}
 	deadline, _ := ctx.Deadline()
 	within := time.Until(deadline).Round(100 * time.Millisecond)
+	probe := cfg.Clone()
+	probe.Timeout = time.Until(deadline)
+	db, err := sql.Open("mysql", probe.FormatDSN())
+	if err != nil {
+		return srv, "", err
+	}
+	defer db.Close()
 	var version, comment string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION(), @@version_comment").Scan(&version, &comment); err != nil {
 		return srv, "", describe(cfg, err, within)
@@ -183,6 +189,8 @@ var shared struct {
 func connectShared() {
 	ctx := context.Background()
 	if raw := os.Getenv(EnvDSN); raw != "" {
+		ctx, cancel := context.WithTimeout(ctx, busyAnswerTimeout)
+		defer cancel()
 		shared.server, shared.dsn, shared.err = Check(ctx, raw)
 		if shared.err != nil {
 			shared.err = fmt.Errorf("dbtest: %s: %w. Fix the variable or start its server, or unset it to test on Docker or the dev stack's embedded engine (make test)", EnvDSN, shared.err)
