@@ -6,7 +6,6 @@ import (
 	"context"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -78,23 +77,8 @@ const (
 // comes anywhere near what a 64-bit integer holds.
 const MaxStock = 1_000_000_000
 
-// validText checks that a text field is valid UTF-8 without control
-// characters (C0, DEL and C1): such text cannot be shown, printed on a
-// label or searched for.
-func validText(fe *errs.Fields, field, s string) bool {
-	switch {
-	case !utf8.ValidString(s):
-		fe.Add(field, "must be valid UTF-8")
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		fe.Add(field, "must not contain control characters")
-	default:
-		return true
-	}
-	return false
-}
-
 func validName(fe *errs.Fields, name string) {
-	if !validText(fe, "name", name) {
+	if !fe.Text("name", name) {
 		return
 	}
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxName {
@@ -117,7 +101,7 @@ func validStock(fe *errs.Fields, v int64) {
 // Validate reports every invalid field at once.
 func (n NewProduct) Validate() error {
 	var fe errs.Fields
-	if validText(&fe, "sku", n.SKU) {
+	if fe.Text("sku", n.SKU) {
 		if l := utf8.RuneCountInString(n.SKU); l < 1 || l > MaxSKU {
 			fe.Add("sku", "must be 1 to %d characters", MaxSKU)
 		}

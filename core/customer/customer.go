@@ -7,7 +7,6 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -127,22 +126,8 @@ func (p Patch) fields() Fields {
 	return f.normalize()
 }
 
-// validText checks that a text field is valid UTF-8 without control
-// characters (C0, DEL and C1).
-func validText(fe *errs.Fields, field, s string) bool {
-	switch {
-	case !utf8.ValidString(s):
-		fe.Add(field, "must be valid UTF-8")
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		fe.Add(field, "must not contain control characters")
-	default:
-		return true
-	}
-	return false
-}
-
 func validName(fe *errs.Fields, name string) {
-	if !validText(fe, "name", name) {
+	if !fe.Text("name", name) {
 		return
 	}
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxName {
@@ -152,7 +137,7 @@ func validName(fe *errs.Fields, name string) {
 
 func validEmail(fe *errs.Fields, email string) {
 	switch {
-	case !validText(fe, "email", email):
+	case !fe.Text("email", email):
 	case email == "":
 		fe.Add("email", "is required")
 	case utf8.RuneCountInString(email) > MaxEmail:
@@ -166,7 +151,7 @@ func validEmail(fe *errs.Fields, email string) {
 }
 
 func validPhone(fe *errs.Fields, phone string) {
-	if !validText(fe, "phone", phone) {
+	if !fe.Text("phone", phone) {
 		return
 	}
 	if utf8.RuneCountInString(phone) > MaxPhone {

@@ -6,6 +6,9 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Code is a stable, snake_case word a client can branch on.
@@ -91,4 +94,19 @@ func (f Fields) Err() error {
 		return nil
 	}
 	return &Error{Code: Invalid, Message: "the request has invalid fields", Fields: f}
+}
+
+// Text checks that a text field is valid UTF-8 without control characters
+// (C0, DEL and C1), which cannot be shown, printed or searched for, and
+// records the problem if it is not.
+func (f *Fields) Text(field, s string) bool {
+	switch {
+	case !utf8.ValidString(s):
+		f.Add(field, "must be valid UTF-8")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		f.Add(field, "must not contain control characters")
+	default:
+		return true
+	}
+	return false
 }
