@@ -139,6 +139,7 @@ func TestEnvExampleValuesAreTheDefaults(t *testing.T) {
 		"DB_TIMEOUT":        mysql.DefaultTimeout.String(),
 		"CANCEL_WINDOW":     ordering.DefaultCancelWindow.String(),
 		"IDEMPOTENCY_TTL":   idempotency.DefaultTTL.String(),
+		"RESERVATION_TTL":   ordering.DefaultReservationTTL.String(),
 		"LOG_LEVEL":         "info",
 		"CUSTOMERS_PORT":    strconv.Itoa(customersapi.DefaultPort),
 		"ORDERS_PORT":       strconv.Itoa(ordersapi.DefaultPort),
