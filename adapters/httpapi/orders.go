@@ -128,21 +128,9 @@ func NewOrderEventJSON(e ordering.Event) OrderEventJSON {
 }
 
 func (h *OrderHandler) events(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "order")
-	if err != nil {
-		return err
-	}
-	var fe errs.Fields
-	q := ordering.EventQuery{OrderID: id, Page: pageRequest(r, h.cursors, &fe)}
-	if err := fe.Err(); err != nil {
-		return err
-	}
-	p, err := h.svc.Events(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	respond(w, http.StatusOK, listJSON(h.cursors, p, NewOrderEventJSON))
-	return nil
+	return respondHistory(w, r, "order", h.cursors, func(id uuid.UUID, req page.Request) (page.Page[ordering.Event], error) {
+		return h.svc.Events(r.Context(), ordering.EventQuery{OrderID: id, Page: req})
+	}, NewOrderEventJSON)
 }
 
 // parseUUID reads a required id field, reporting a missing or malformed one.

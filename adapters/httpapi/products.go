@@ -150,20 +150,31 @@ func (h *ProductHandler) adjust(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *ProductHandler) movements(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "product")
+	return respondHistory(w, r, "product", h.cursors, func(id uuid.UUID, req page.Request) (page.Page[catalog.Movement], error) {
+		return h.svc.Movements(r.Context(), catalog.MovementQuery{ProductID: id, Page: req})
+	}, NewMovementJSON)
+}
+
+// respondHistory answers a page of the records of the resource what named
+// by the path's id (a product's movements, an order's events), listed by
+// list and rendered by conv: 404 for an unknown resource, 400 for a bad
+// limit or cursor.
+func respondHistory[T, J any](w http.ResponseWriter, r *http.Request, what string, cursors page.Codec,
+	list func(uuid.UUID, page.Request) (page.Page[T], error), conv func(T) J) error {
+	id, err := pathID(r, what)
 	if err != nil {
 		return err
 	}
 	var fe errs.Fields
-	q := catalog.MovementQuery{ProductID: id, Page: pageRequest(r, h.cursors, &fe)}
+	req := pageRequest(r, cursors, &fe)
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	p, err := h.svc.Movements(r.Context(), q)
+	p, err := list(id, req)
 	if err != nil {
 		return err
 	}
-	respond(w, http.StatusOK, listJSON(h.cursors, p, NewMovementJSON))
+	respond(w, http.StatusOK, listJSON(cursors, p, conv))
 	return nil
 }
 

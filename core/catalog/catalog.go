@@ -1,5 +1,6 @@
 // Package catalog is the product catalogue: what can be ordered, at what
-// price, and how many are in stock.
+// price, and how many are in stock, with the ledger of movements that
+// explains every unit of that stock.
 package catalog
 
 import (
@@ -183,10 +184,12 @@ const (
 )
 
 // MaxStock is the most stock a product may be given, when it is created or
-// patched. Canceling an order gives back exactly what the order took, so
-// stock may stand above MaxStock by what canceled orders returned; with at
-// most ordering.MaxQty units of a product per order, no arithmetic on stock
-// comes anywhere near what a 64-bit integer holds.
+// patched, and the most one adjustment may move it either way. Canceling or
+// expiring an order gives back exactly what the order took, and an
+// adjustment adds to whatever the stock is, so stock may stand above
+// MaxStock; with at most ordering.MaxQty units of a product per order and
+// MaxStock per adjustment, reaching what a 64-bit integer holds would take
+// billions of adjustments.
 const MaxStock = 1_000_000_000
 
 func validName(fe *errs.Fields, name string) {

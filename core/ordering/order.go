@@ -1,6 +1,8 @@
 // Package ordering is the life of an order: placed against the catalogue's
-// stock, confirmed, or canceled with its stock given back, each command safe
-// to retry with an idempotency key.
+// stock, confirmed, or canceled with its stock given back, or expired, its
+// stock given back, when it is not confirmed within the reservation TTL;
+// each command safe to retry with an idempotency key, each change recorded
+// in the order's history.
 package ordering
 
 import (

@@ -336,38 +336,49 @@ func (e *orderEnv) replica() ordering.Store {
 	return e.Replica()
 }
 
+// raceOutcomes checks that each order of a sweep race ended either as
+// won (with act having returned nil and the order's events placed, then
+// event) or EXPIRED (with act refused as an invalid transition, and the
+// events placed, expired), and returns the units the won orders hold per
+// product.
+func (e *orderEnv) raceOutcomes(orders []ordering.Order, results []error, won ordering.Status, event ordering.EventType) map[uuid.UUID]int64 {
+	e.t.Helper()
+	held := map[uuid.UUID]int64{}
+	outcomes := map[ordering.Status]int{}
+	for i, o := range orders {
+		got := e.get(o.ID)
+		outcomes[got.Status]++
+		var want string
+		switch {
+		case results[i] == nil && got.Status == won:
+			want = "placed," + string(event)
+			for _, it := range got.Items {
+				held[it.ProductID] += it.Qty
+			}
+		case errs.Is(results[i], errs.InvalidTransition) && got.Status == ordering.Expired:
+			want = "placed,expired"
+		default:
+			e.t.Fatalf("order %s ended %s, the command racing the sweep returned %v", o.ID, got.Status, results[i])
+		}
+		if types := e.eventTypes(o.ID); types != want {
+			e.t.Fatalf("%s order %s has events %s, want %s", got.Status, o.ID, types, want)
+		}
+	}
+	e.t.Logf("outcomes: %v", outcomes)
+	return held
+}
+
 func orderSweepRacesConfirm(t *testing.T, e *orderEnv) {
 	orders, results, products := e.sweepRace(10, 8, func(svc *ordering.Service, o ordering.Order) error {
 		_, err := svc.Confirm(context.Background(), o.ID, "confirm-"+o.ID.String(), renderOrder(nil))
 		return err
 	})
-	taken := map[uuid.UUID]int64{}
-	outcomes := map[ordering.Status]int{}
-	for i, o := range orders {
-		got := e.get(o.ID)
-		outcomes[got.Status]++
-		switch {
-		case results[i] == nil && got.Status == ordering.Confirmed:
-			if types := e.eventTypes(o.ID); types != "placed,confirmed" {
-				t.Fatalf("confirmed order %s has events %s", o.ID, types)
-			}
-			for _, it := range got.Items {
-				taken[it.ProductID] += it.Qty
-			}
-		case errs.Is(results[i], errs.InvalidTransition) && got.Status == ordering.Expired:
-			if types := e.eventTypes(o.ID); types != "placed,expired" {
-				t.Fatalf("expired order %s has events %s", o.ID, types)
-			}
-		default:
-			t.Fatalf("order %s ended %s, its confirm returned %v", o.ID, got.Status, results[i])
-		}
-	}
+	taken := e.raceOutcomes(orders, results, ordering.Confirmed, ordering.EventConfirmed)
 	for _, p := range products {
 		if got := e.stock(p); got != p.Stock-taken[p.ID] {
 			t.Fatalf("product %s: stock %d, want %d less %d held by confirmed orders", p.SKU, got, p.Stock, taken[p.ID])
 		}
 	}
-	t.Logf("outcomes: %v", outcomes)
 }
 
 func orderSweepRacesCancel(t *testing.T, e *orderEnv) {
@@ -375,29 +386,12 @@ func orderSweepRacesCancel(t *testing.T, e *orderEnv) {
 		_, err := svc.Cancel(context.Background(), o.ID)
 		return err
 	})
-	outcomes := map[ordering.Status]int{}
-	for i, o := range orders {
-		got := e.get(o.ID)
-		outcomes[got.Status]++
-		switch {
-		case results[i] == nil && got.Status == ordering.Canceled:
-			if types := e.eventTypes(o.ID); types != "placed,canceled" {
-				t.Fatalf("canceled order %s has events %s", o.ID, types)
-			}
-		case errs.Is(results[i], errs.InvalidTransition) && got.Status == ordering.Expired:
-			if types := e.eventTypes(o.ID); types != "placed,expired" {
-				t.Fatalf("expired order %s has events %s", o.ID, types)
-			}
-		default:
-			t.Fatalf("order %s ended %s, its cancel returned %v", o.ID, got.Status, results[i])
-		}
-	}
+	e.raceOutcomes(orders, results, ordering.Canceled, ordering.EventCanceled)
 	for _, p := range products {
 		if got := e.stock(p); got != p.Stock {
 			t.Fatalf("product %s: stock %d, want all %d back", p.SKU, got, p.Stock)
 		}
 	}
-	t.Logf("outcomes: %v", outcomes)
 }
 
 // orderTwoSweepers runs sweeps from two stores with pools of their own, as
