@@ -356,23 +356,9 @@ func withSnapshotIsolation(t *testing.T, dsn string) string {
 // one attempt may end in a snapshot conflict, every command succeeds, and
 // stock is conserved.
 func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
-	dbtest.RequireInnoDB(t)
 	ctx := t.Context()
-	db, err := mysql.Open(ctx, mysql.Config{DSN: withSnapshotIsolation(t, dbtest.NewDatabase(t)), Schema: migrations.Orders})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	products := catalog.NewService(mysql.NewProductStore(db))
 	const stock = 1_000_000
-	var ids [2]uuid.UUID
-	for i := range ids {
-		p, err := products.Create(ctx, catalog.NewProduct{SKU: fmt.Sprint("HOT-", i), Name: "hot", PriceCents: 100, Stock: stock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = p.ID
-	}
+	db, ids := snapshotDB(t, stock)
 	svc := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{})
 	render := func(o ordering.Order) ([]byte, error) { return []byte(o.ID.String()), nil }
 
@@ -403,14 +389,7 @@ func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(failures)
-	for err := range failures {
-		t.Error(err)
-	}
-	if r := db.Retries(); r.SnapshotConflicts != 0 {
-		t.Errorf("%d attempts ended in a snapshot conflict, want none (%d deadlocks, %d lock wait timeouts)",
-			r.SnapshotConflicts, r.Deadlocks, r.LockWaitTimeouts)
-	}
+	noSnapshotConflicts(t, db, failures)
 	for _, id := range ids {
 		var left, taken int64
 		if err := db.QueryRowContext(ctx, `SELECT p.stock, COALESCE((SELECT SUM(i.qty) FROM order_items i
@@ -432,22 +411,9 @@ func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
 // locks, so no attempt may end in a snapshot conflict; every command
 // succeeds or is refused for what it is, and the ledger explains the stock.
 func TestMySQLSweepsAndAdjustmentsNeverConflictOnSnapshots(t *testing.T) {
-	dbtest.RequireInnoDB(t)
 	ctx := t.Context()
-	db, err := mysql.Open(ctx, mysql.Config{DSN: withSnapshotIsolation(t, dbtest.NewDatabase(t)), Schema: migrations.Orders})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, ids := snapshotDB(t, 100_000)
 	products := catalog.NewService(mysql.NewProductStore(db))
-	var ids [2]uuid.UUID
-	for i := range ids {
-		p, err := products.Create(ctx, catalog.NewProduct{SKU: fmt.Sprint("HOT-", i), Name: "hot", PriceCents: 100, Stock: 100_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = p.ID
-	}
 	// Placed an hour ago with a 30-minute TTL: due at once for the sweep,
 	// while the confirms, whose clock is the placement's, race it.
 	placedAt := time.Now().Add(-time.Hour)
@@ -489,14 +455,7 @@ func TestMySQLSweepsAndAdjustmentsNeverConflictOnSnapshots(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(failures)
-	for err := range failures {
-		t.Error(err)
-	}
-	if r := db.Retries(); r.SnapshotConflicts != 0 {
-		t.Errorf("%d attempts ended in a snapshot conflict, want none (%d deadlocks, %d lock wait timeouts)",
-			r.SnapshotConflicts, r.Deadlocks, r.LockWaitTimeouts)
-	}
+	noSnapshotConflicts(t, db, failures)
 	if _, err := sweeper.ExpireDue(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -510,4 +469,41 @@ func TestMySQLSweepsAndAdjustmentsNeverConflictOnSnapshots(t *testing.T) {
 	}
 	t.Logf("%d orders confirmed, %d expired", confirmed, expired)
 	contract.CheckLedger(t, mysql.NewProductStore(db))
+}
+
+// snapshotDB returns a fresh orders database with snapshot isolation on
+// (where the server has it) and two products with stock each, created
+// through the catalogue.
+func snapshotDB(t *testing.T, stock int64) (*mysql.DB, [2]uuid.UUID) {
+	t.Helper()
+	dbtest.RequireInnoDB(t)
+	db, err := mysql.Open(t.Context(), mysql.Config{DSN: withSnapshotIsolation(t, dbtest.NewDatabase(t)), Schema: migrations.Orders})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	products := catalog.NewService(mysql.NewProductStore(db))
+	var ids [2]uuid.UUID
+	for i := range ids {
+		p, err := products.Create(t.Context(), catalog.NewProduct{SKU: fmt.Sprint("HOT-", i), Name: "hot", PriceCents: 100, Stock: stock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = p.ID
+	}
+	return db, ids
+}
+
+// noSnapshotConflicts reports every failure the clients sent, once they
+// are done, and fails t if any attempt on db ended in a snapshot conflict.
+func noSnapshotConflicts(t *testing.T, db *mysql.DB, failures chan error) {
+	t.Helper()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	if r := db.Retries(); r.SnapshotConflicts != 0 {
+		t.Errorf("%d attempts ended in a snapshot conflict, want none (%d deadlocks, %d lock wait timeouts)",
+			r.SnapshotConflicts, r.Deadlocks, r.LockWaitTimeouts)
+	}
 }
