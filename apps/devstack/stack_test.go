@@ -89,6 +89,19 @@ func TestStackServesSampleData(t *testing.T) {
 	if len(customers.Data) != 3 {
 		t.Fatalf("a second load changed the data: %d customers", len(customers.Data))
 	}
+	// Each sample product's ledger opens with its stock, once, loaded twice.
+	for _, p := range products.Data {
+		var moves struct {
+			Data []struct {
+				Delta float64 `json:"delta"`
+				Kind  string  `json:"kind"`
+			} `json:"data"`
+		}
+		if st := c.do("GET", fmt.Sprintf("%s/products/%s/movements", s.ordersURL, p["id"]), nil, &moves); st != 200 ||
+			len(moves.Data) != 1 || moves.Data[0].Kind != "created" || moves.Data[0].Delta != p["stock"] {
+			t.Fatalf("product %v with stock %v: movements %d, %+v", p["id"], p["stock"], st, moves.Data)
+		}
+	}
 }
 
 // The engine does not isolate transactions; the stack's one connection per

@@ -26,7 +26,14 @@ import (
 // over a fresh, migrated orders database that lives as long as t.
 func openOrdersDB(t *testing.T, conns ...int) *mysql.DB {
 	t.Helper()
-	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
+	return openDSN(t, dbtest.NewDatabase(t), conns...)
+}
+
+// openDSN returns a pool of its own (at most conns connections) over the
+// orders database at dsn, migrated, that lives as long as t.
+func openDSN(t *testing.T, dsn string, conns ...int) *mysql.DB {
+	t.Helper()
+	cfg := mysql.Config{DSN: dsn, Schema: migrations.Orders}
 	if len(conns) > 0 {
 		cfg.MaxOpenConns = conns[0]
 	}
@@ -46,11 +53,13 @@ func TestMySQLProductStore(t *testing.T) {
 
 func TestMySQLOrderStore(t *testing.T) {
 	contract.RunOrderStoreSuite(t, func(t *testing.T) contract.OrderStores {
-		db := openOrdersDB(t)
+		dsn := dbtest.NewDatabase(t)
+		db := openDSN(t, dsn)
 		return contract.OrderStores{
 			Products: mysql.NewProductStore(db),
 			Orders:   mysql.NewOrderStore(db),
 			Keys:     mysql.NewIdempotencyStore(db),
+			Replica:  func() ordering.Store { return mysql.NewOrderStore(openDSN(t, dsn)) },
 		}
 	})
 }
@@ -347,23 +356,9 @@ func withSnapshotIsolation(t *testing.T, dsn string) string {
 // one attempt may end in a snapshot conflict, every command succeeds, and
 // stock is conserved.
 func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
-	dbtest.RequireInnoDB(t)
 	ctx := t.Context()
-	db, err := mysql.Open(ctx, mysql.Config{DSN: withSnapshotIsolation(t, dbtest.NewDatabase(t)), Schema: migrations.Orders})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	products := catalog.NewService(mysql.NewProductStore(db))
 	const stock = 1_000_000
-	var ids [2]uuid.UUID
-	for i := range ids {
-		p, err := products.Create(ctx, catalog.NewProduct{SKU: fmt.Sprint("HOT-", i), Name: "hot", PriceCents: 100, Stock: stock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = p.ID
-	}
+	db, ids := snapshotDB(t, stock)
 	svc := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{})
 	render := func(o ordering.Order) ([]byte, error) { return []byte(o.ID.String()), nil }
 
@@ -394,14 +389,7 @@ func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(failures)
-	for err := range failures {
-		t.Error(err)
-	}
-	if r := db.Retries(); r.SnapshotConflicts != 0 {
-		t.Errorf("%d attempts ended in a snapshot conflict, want none (%d deadlocks, %d lock wait timeouts)",
-			r.SnapshotConflicts, r.Deadlocks, r.LockWaitTimeouts)
-	}
+	noSnapshotConflicts(t, db, failures)
 	for _, id := range ids {
 		var left, taken int64
 		if err := db.QueryRowContext(ctx, `SELECT p.stock, COALESCE((SELECT SUM(i.qty) FROM order_items i
@@ -412,5 +400,110 @@ func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
 		if left+taken != stock {
 			t.Errorf("product %s: stock %d + %d units in live orders, want %d", id, left, taken, stock)
 		}
+	}
+	contract.CheckLedger(t, mysql.NewProductStore(db))
+}
+
+// TestMySQLSweepsAndAdjustmentsNeverConflictOnSnapshots races placements
+// with a reservation TTL, confirms, stock adjustments and expiry sweeps on
+// the same two products, with snapshot isolation on: the sweep reads at
+// READ COMMITTED and the adjustment and the ledger's writes read only with
+// locks, so no attempt may end in a snapshot conflict; every command
+// succeeds or is refused for what it is, and the ledger explains the stock.
+func TestMySQLSweepsAndAdjustmentsNeverConflictOnSnapshots(t *testing.T) {
+	ctx := t.Context()
+	db, ids := snapshotDB(t, 100_000)
+	products := catalog.NewService(mysql.NewProductStore(db))
+	// Placed an hour ago with a 30-minute TTL: due at once for the sweep,
+	// while the confirms, whose clock is the placement's, race it.
+	placedAt := time.Now().Add(-time.Hour)
+	placer := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{
+		ReservationTTL: 30 * time.Minute, Now: func() time.Time { return placedAt },
+	})
+	sweeper := ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{ReservationTTL: 30 * time.Minute})
+	render := func(o ordering.Order) ([]byte, error) { return []byte(o.ID.String()), nil }
+
+	const clients, rounds = 12, 15
+	var wg sync.WaitGroup
+	failures := make(chan error, clients*rounds*3)
+	for c := range clients {
+		wg.Go(func() {
+			for r := range rounds {
+				switch c % 3 {
+				case 0:
+					if _, err := sweeper.ExpireDue(ctx); err != nil {
+						failures <- fmt.Errorf("sweep: %w", err)
+					}
+				case 1:
+					_, err := products.Adjust(ctx, catalog.Adjustment{ProductID: ids[r%2], Delta: int64(r%5 - 2 + 10*(r%2)), Reason: "race"})
+					if err != nil && !errs.Is(err, errs.Invalid) {
+						failures <- fmt.Errorf("adjust: %w", err)
+					}
+				default:
+					o, _, err := placer.Place(ctx, ordering.PlaceRequest{CustomerID: uuid.New(), Lines: []ordering.Line{
+						{ProductID: ids[0], Qty: int64(1 + r%3)}, {ProductID: ids[1], Qty: 1},
+					}})
+					if err != nil {
+						failures <- fmt.Errorf("place: %w", err)
+						continue
+					}
+					if _, err := placer.Confirm(ctx, o.ID, "k-"+o.ID.String(), render); err != nil && !errs.Is(err, errs.InvalidTransition) {
+						failures <- fmt.Errorf("confirm: %w", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	noSnapshotConflicts(t, db, failures)
+	if _, err := sweeper.ExpireDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var created, confirmed, expired int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM orders WHERE status = 'CREATED'),
+		(SELECT COUNT(*) FROM orders WHERE status = 'CONFIRMED'), (SELECT COUNT(*) FROM orders WHERE status = 'EXPIRED')`).Scan(&created, &confirmed, &expired); err != nil {
+		t.Fatal(err)
+	}
+	if created != 0 || confirmed+expired != clients/3*rounds {
+		t.Fatalf("%d CREATED, %d CONFIRMED, %d EXPIRED; want none CREATED of %d", created, confirmed, expired, clients/3*rounds)
+	}
+	t.Logf("%d orders confirmed, %d expired", confirmed, expired)
+	contract.CheckLedger(t, mysql.NewProductStore(db))
+}
+
+// snapshotDB returns a fresh orders database with snapshot isolation on
+// (where the server has it) and two products with stock each, created
+// through the catalogue.
+func snapshotDB(t *testing.T, stock int64) (*mysql.DB, [2]uuid.UUID) {
+	t.Helper()
+	dbtest.RequireInnoDB(t)
+	db, err := mysql.Open(t.Context(), mysql.Config{DSN: withSnapshotIsolation(t, dbtest.NewDatabase(t)), Schema: migrations.Orders})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	products := catalog.NewService(mysql.NewProductStore(db))
+	var ids [2]uuid.UUID
+	for i := range ids {
+		p, err := products.Create(t.Context(), catalog.NewProduct{SKU: fmt.Sprint("HOT-", i), Name: "hot", PriceCents: 100, Stock: stock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = p.ID
+	}
+	return db, ids
+}
+
+// noSnapshotConflicts reports every failure the clients sent, once they
+// are done, and fails t if any attempt on db ended in a snapshot conflict.
+func noSnapshotConflicts(t *testing.T, db *mysql.DB, failures chan error) {
+	t.Helper()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	if r := db.Retries(); r.SnapshotConflicts != 0 {
+		t.Errorf("%d attempts ended in a snapshot conflict, want none (%d deadlocks, %d lock wait timeouts)",
+			r.SnapshotConflicts, r.Deadlocks, r.LockWaitTimeouts)
 	}
 }

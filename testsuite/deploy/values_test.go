@@ -34,7 +34,7 @@ var serviceDirs = []string{"apps/wire", "apps/customers-api", "apps/orders-api",
 // platformVars are set by the platform a service runs on, never by its operator.
 var platformVars = []string{"AWS_LAMBDA_RUNTIME_API"}
 
-var envRead = regexp.MustCompile(`(?:env\.(?:String|Secret|Required|Port|Duration|URL)|os\.(?:Getenv|LookupEnv))\("([A-Z][A-Z0-9_]*)"`)
+var envRead = regexp.MustCompile(`(?:env\.(?:String|Secret|Required|Port|Duration|DurationOrOff|URL)|os\.(?:Getenv|LookupEnv))\("([A-Z][A-Z0-9_]*)"`)
 
 // readVars returns every variable the Go code under dirs reads.
 func readVars(t *testing.T, root string, dirs ...string) []string {
@@ -139,6 +139,7 @@ func TestEnvExampleValuesAreTheDefaults(t *testing.T) {
 		"DB_TIMEOUT":        mysql.DefaultTimeout.String(),
 		"CANCEL_WINDOW":     ordering.DefaultCancelWindow.String(),
 		"IDEMPOTENCY_TTL":   idempotency.DefaultTTL.String(),
+		"RESERVATION_TTL":   ordering.DefaultReservationTTL.String(),
 		"LOG_LEVEL":         "info",
 		"CUSTOMERS_PORT":    strconv.Itoa(customersapi.DefaultPort),
 		"ORDERS_PORT":       strconv.Itoa(ordersapi.DefaultPort),

@@ -50,6 +50,7 @@ func LoadConfig(env *shell.Env) Config {
 		Ordering: ordering.Config{
 			CancelWindow:   env.Duration("CANCEL_WINDOW", ordering.DefaultCancelWindow),
 			IdempotencyTTL: env.Duration("IDEMPOTENCY_TTL", idempotency.DefaultTTL),
+			ReservationTTL: env.DurationOrOff("RESERVATION_TTL", ordering.DefaultReservationTTL),
 		},
 	}
 	cfg.Customers = customersclient.Config{
@@ -79,11 +80,73 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 		),
 		fx.Invoke(func(*shell.Server) {}),
 		fx.Invoke(startPurger),
+		fx.Invoke(startSweeper),
 	)
 }
 
 func newHandler(log *slog.Logger, db *mysql.DB, auth *httpapi.Auth, products *httpapi.ProductHandler, orders *httpapi.OrderHandler) http.Handler {
 	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI), auth, products, orders)
+}
+
+// sweepTimeout bounds one sweep, so a stuck database cannot stall the loop
+// or delay shutdown for long.
+const sweepTimeout = 30 * time.Second
+
+// startSweeper expires the orders whose reservation ran out, every
+// ordering.SweepInterval of the TTL, for the app's lifetime; with expiry
+// off it starts nothing. Every replica runs it: the store's batches skip
+// the orders another replica's sweep holds, so replicas share a backlog
+// rather than fight over it, and no order is expired twice.
+func startSweeper(lc fx.Lifecycle, log *slog.Logger, svc *ordering.Service, cfg ordering.Config) {
+	interval := ordering.SweepInterval(cfg.ReservationTTL)
+	if interval <= 0 {
+		return
+	}
+	every(lc, interval, func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+		n, err := svc.ExpireDue(sctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("expire reservations", "error", err.Error(), "expired", n)
+		case n > 0:
+			log.Info("expired reservations", "count", n)
+		}
+	})
+}
+
+// every runs fn every interval from the app's start until its stop, which
+// cancels fn's context and waits for it to return.
+func every(lc fx.Lifecycle, interval time.Duration, fn func(context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				t := time.NewTicker(interval)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.C:
+					}
+					fn(ctx)
+				}
+			}()
+			return nil
+		},
+		OnStop: func(stop context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return nil
+			case <-stop.Done():
+				return stop.Err()
+			}
+		},
+	})
 }
 
 // purgeConfig tunes the loop that forgets expired idempotency keys.
@@ -107,37 +170,7 @@ func startPurger(lc fx.Lifecycle, log *slog.Logger, purger idempotency.Purger, c
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			go func() {
-				defer close(done)
-				purgeLoop(ctx, log, purger, cfg)
-			}()
-			return nil
-		},
-		OnStop: func(stop context.Context) error {
-			cancel()
-			select {
-			case <-done:
-				return nil
-			case <-stop.Done():
-				return stop.Err()
-			}
-		},
-	})
-}
-
-func purgeLoop(ctx context.Context, log *slog.Logger, purger idempotency.Purger, cfg purgeConfig) {
-	t := time.NewTicker(cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(lc, cfg.Interval, func(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, purgeTimeout)
 		n, err := purger.Purge(pctx, cfg.Now().UTC())
 		cancel()
@@ -147,5 +180,5 @@ func purgeLoop(ctx context.Context, log *slog.Logger, purger idempotency.Purger,
 		case n > 0:
 			log.Info("purged idempotency keys", "count", n)
 		}
-	}
+	})
 }
