@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/idempotency"
 	"github.com/b2borders/platform/core/ordering"
 	"github.com/b2borders/platform/core/page"
@@ -91,8 +92,9 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 //	INSERT the idempotency key, when there is a claim (a concurrent twin
 //	  blocks on the key until this one ends, then finds it recorded);
 //	INSERT the order, and its items with one multi-row INSERT;
+//	INSERT its order.placed event into the outbox;
 //	UPDATE products SET stock = stock - qty WHERE id IN (…) AND
-//	  stock >= qty AND price_cents = the item's unit price, with qty and
+//	  stock > qty AND price_cents = the item's unit price, with qty and
 //	  price picked per row by CASE;
 //	COMMIT, if the UPDATE changed every item's product, else ROLLBACK.
 //
@@ -102,15 +104,69 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 // the COMMIT happens under them. InnoDB walks the IN list on the primary
 // key in ascending order, and the items are sorted by product id, so every
 // placement locks in the same global order. The rows inserted before it
-// are new, visible to and locked by no one else.
+// are new, visible to and locked by no one else; the outbox row among them
+// costs a round trip, but not under the product locks.
+//
+// The UPDATE takes stock only where some is left after it (stock > qty):
+// an order that empties a product is announced with a product.stock_changed
+// event (catalog.AnnounceStock), whose payload is the product after the
+// change, which this UPDATE does not return. So when the UPDATE misses a
+// product, the whole transaction runs again as placeLastUnits, which may
+// empty products and then reads and announces them, under the locks: two
+// more round trips, for the order that takes a product's last units only
+// (and for one that is short, which is refused either way).
 func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempotency.Claim) error {
+	placed, err := s.db.orderEvent(events.OrderPlaced, o)
+	if err != nil {
+		return err
+	}
+	err = s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.placeTaking(ctx, tx, o, claim, placed, " > ")
+		if err == nil && n != int64(len(o.Items)) {
+			return errLastUnits
+		}
+		return err
+	})
+	var emptied []events.Event
+	if errors.Is(err, errLastUnits) {
+		err = s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
+			emptied = nil
+			n, err := s.placeTaking(ctx, tx, o, claim, placed, " >= ")
+			if err != nil {
+				return err
+			}
+			if n != int64(len(o.Items)) {
+				return ordering.ErrStockMoved
+			}
+			emptied, err = s.announceStock(ctx, tx, o.Items, "stock = 0")
+			return err
+		})
+	}
+	if errors.Is(err, errKeyTaken) {
+		return s.recorded(ctx, *claim)
+	}
+	if err == nil {
+		s.db.committed(append(emptied, placed)...)
+	}
+	return err
+}
+
+// errLastUnits ends a placement whose stock UPDATE missed a product that
+// may have had just the units ordered; see Place.
+var errLastUnits = errors.New("a product may be emptied")
+
+// placeTaking runs the statements of a placement, taking each item's stock
+// from products whose stock compares to the item's quantity by cmp (" > "
+// or " >= ") and still at the item's price, and returns how many products
+// it changed.
+func (s *OrderStore) placeTaking(ctx context.Context, tx *sql.Tx, o ordering.Order, claim *idempotency.Claim, placed events.Event, cmp string) (int64, error) {
 	take := newCaseUpdate(o.Items)
 	take.sql.WriteString(`UPDATE products SET stock = stock - `)
 	take.caseBy(func(it ordering.Item) int64 { return it.Qty })
 	take.sql.WriteString(`, version = version + 1, updated_at = ?`)
 	take.args = append(take.args, o.CreatedAt)
 	take.whereIDs()
-	take.sql.WriteString(` AND stock >= `)
+	take.sql.WriteString(` AND stock` + cmp)
 	take.caseBy(func(it ordering.Item) int64 { return it.Qty })
 	take.sql.WriteString(` AND price_cents = `)
 	take.caseBy(func(it ordering.Item) int64 { return it.UnitPriceCents })
@@ -122,33 +178,27 @@ func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempot
 		itemArgs = append(itemArgs, o.ID[:], it.ProductID[:], it.Qty, it.UnitPriceCents, it.SubtotalCents)
 	}
 
-	err := s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
-		if claim != nil {
-			if err := insertKey(ctx, tx, *claim, o.ID); err != nil {
-				return err
-			}
+	if claim != nil {
+		if err := insertKey(ctx, tx, *claim, o.ID); err != nil {
+			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, items, itemArgs...); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == int64(len(o.Items)) {
-			return err
-		}
-		return ordering.ErrStockMoved
-	})
-	if errors.Is(err, errKeyTaken) {
-		return s.recorded(ctx, *claim)
 	}
-	return err
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, items, itemArgs...); err != nil {
+		return 0, err
+	}
+	if err := insertEvents(ctx, tx, placed); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // caseUpdate builds an UPDATE of several product rows whose values differ
@@ -343,7 +393,8 @@ func saveOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) error 
 }
 
 // Confirm records claim's key, then applies fn to the locked order, stores
-// it and stores render's bytes with the key, in one transaction. The key is
+// it, writes its order.confirmed event (when fn changed it) and stores
+// render's bytes with the key, in one transaction. The key is
 // inserted first, so a concurrent confirm with the same key waits on it
 // before it reads or renders anything, then finds it recorded, rolls back,
 // and replays or refuses what the first stored. When fn or render fails,
@@ -351,7 +402,9 @@ func saveOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) error 
 func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotency.Claim,
 	fn func(*ordering.Order) error, render func(ordering.Order) ([]byte, error)) ([]byte, error) {
 	var body []byte
+	var evs []events.Event
 	err := s.db.tx(ctx, "confirm order "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
+		evs = nil
 		if err := insertKey(ctx, tx, claim, id); err != nil {
 			return err
 		}
@@ -369,6 +422,9 @@ func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotenc
 		if err := saveOrder(ctx, tx, before, o); err != nil {
 			return err
 		}
+		if evs, err = s.announceOrder(ctx, tx, before, o); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, "UPDATE idempotency_keys SET response_status = 200, response_body = ? WHERE target_type = ? AND `key` = ?",
 			body, string(claim.Scope), []byte(claim.Key))
 		return err
@@ -376,15 +432,37 @@ func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotenc
 	if errors.Is(err, errKeyTaken) {
 		return nil, s.recorded(ctx, claim)
 	}
+	if err == nil {
+		s.db.committed(evs...)
+	}
 	return body, err
 }
 
-// Cancel applies fn to the locked order, stores it and, when fn says so,
-// gives its items' stock back in the same transaction. The product rows are
-// locked last, by one UPDATE in ascending id order, as a placement locks
-// them.
+// announceOrder writes the event of an order's change from before to o, if
+// it is announced (ordering.Announce), and returns it.
+func (s *OrderStore) announceOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) ([]events.Event, error) {
+	t, ok := ordering.Announce(before, o)
+	if !ok {
+		return nil, nil
+	}
+	e, err := s.db.orderEvent(t, o)
+	if err != nil {
+		return nil, err
+	}
+	return []events.Event{e}, insertEvents(ctx, tx, e)
+}
+
+// Cancel applies fn to the locked order, stores it and writes its
+// order.canceled event and, when fn says so, gives its items' stock back in
+// the same transaction. The product rows are locked last, by one UPDATE in
+// ascending id order, as a placement locks them; it gives back only to
+// products that have stock (stock > 0). The products it misses had none,
+// and their stock coming back is announced (catalog.AnnounceStock): they
+// are read, given their units and announced, three more round trips for
+// that case only.
 func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering.Order) (bool, error)) (ordering.Order, error) {
 	var o ordering.Order
+	var evs []events.Event
 	err := s.db.tx(ctx, "cancel order "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
 		before, err := lockOrder(ctx, tx, id)
 		if err != nil {
@@ -396,24 +474,66 @@ func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering
 		if err != nil {
 			return err
 		}
-		if err := saveOrder(ctx, tx, before, o); err != nil || !restock {
+		if err := saveOrder(ctx, tx, before, o); err != nil {
 			return err
 		}
-		give := newCaseUpdate(o.Items)
-		give.sql.WriteString(`UPDATE products SET stock = stock + `)
-		give.caseBy(func(it ordering.Item) int64 { return it.Qty })
-		give.sql.WriteString(`, version = version + 1, updated_at = ?`)
-		give.args = append(give.args, o.UpdatedAt)
-		give.whereIDs()
-		res, err := tx.ExecContext(ctx, give.sql.String(), give.args...)
-		if err != nil {
+		if evs, err = s.announceOrder(ctx, tx, before, o); err != nil || !restock {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err == nil && n != int64(len(o.Items)) {
-			err = fmt.Errorf("gave stock back to %d of %d products", n, len(o.Items))
+		n, err := giveBack(ctx, tx, o.Items, o.UpdatedAt, " AND stock > 0")
+		if err != nil || n == int64(len(o.Items)) {
+			return err
+		}
+		refilled, err := s.refill(ctx, tx, o)
+		evs = append(evs, refilled...)
+		if err == nil && n+int64(len(refilled)) != int64(len(o.Items)) {
+			err = fmt.Errorf("gave stock back to %d of %d products", n+int64(len(refilled)), len(o.Items))
 		}
 		return err
 	})
+	if err == nil {
+		s.db.committed(evs...)
+	}
 	return o, err
+}
+
+// giveBack adds each item's quantity to its product's stock, where the
+// product row meets cond, and returns how many products it changed.
+func giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Time, cond string) (int64, error) {
+	give := newCaseUpdate(items)
+	give.sql.WriteString(`UPDATE products SET stock = stock + `)
+	give.caseBy(func(it ordering.Item) int64 { return it.Qty })
+	give.sql.WriteString(`, version = version + 1, updated_at = ?`)
+	give.args = append(give.args, at)
+	give.whereIDs()
+	give.sql.WriteString(cond)
+	res, err := tx.ExecContext(ctx, give.sql.String(), give.args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// refill gives o's units back to those of its products that have no stock,
+// and announces each: the products a cancel makes available again.
+func (s *OrderStore) refill(ctx context.Context, tx *sql.Tx, o ordering.Order) ([]events.Event, error) {
+	empty, err := lockedProducts(ctx, tx, o.Items, "stock = 0")
+	if err != nil || len(empty) == 0 {
+		return nil, err
+	}
+	qty := make(map[uuid.UUID]int64, len(o.Items))
+	for _, it := range o.Items {
+		qty[it.ProductID] = it.Qty
+	}
+	items := make([]ordering.Item, len(empty))
+	for i, p := range empty {
+		items[i] = ordering.Item{ProductID: p.ID, Qty: qty[p.ID]}
+		empty[i].Stock += qty[p.ID]
+		empty[i].Version++
+		empty[i].UpdatedAt = o.UpdatedAt
+	}
+	if _, err := giveBack(ctx, tx, items, o.UpdatedAt, ""); err != nil {
+		return nil, err
+	}
+	return s.db.writeStockEvents(ctx, tx, empty)
 }

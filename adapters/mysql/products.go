@@ -10,6 +10,7 @@ import (
 
 	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/page"
 )
 
@@ -39,17 +40,29 @@ func productNotFound(id uuid.UUID) error {
 	return errs.New(errs.NotFound, "product %s not found", id)
 }
 
-// Create inserts p; the unique key on sku decides races.
+// Create inserts p and its product.stock_changed event; the unique key on
+// sku decides races.
 func (s *ProductStore) Create(ctx context.Context, p catalog.Product) error {
-	return s.db.run(ctx, "create product", func(ctx context.Context) error {
-		_, err := s.db.ExecContext(ctx,
+	e, err := s.db.stockEvent(p)
+	if err != nil {
+		return err
+	}
+	err = s.db.tx(ctx, "create product", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
 			`INSERT INTO products (`+productColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID[:], p.SKU, p.Name, p.PriceCents, p.Stock, p.Version, p.CreatedAt, p.UpdatedAt)
 		if isDuplicate(err) {
 			return errs.New(errs.SKUTaken, "a product with sku %s already exists", p.SKU)
 		}
-		return checkViolation(err)
+		if err != nil {
+			return checkViolation(err)
+		}
+		return insertEvents(ctx, tx, e)
 	})
+	if err == nil {
+		s.db.committed(e)
+	}
+	return err
 }
 
 // Get returns a product.
@@ -90,12 +103,15 @@ func (s *ProductStore) Search(ctx context.Context, q catalog.Query) (page.Page[c
 }
 
 // Update locks the product row, applies fn and writes the result one
-// version up. The sku, id and creation time are not fn's to change.
+// version up, with a product.stock_changed event when fn changed the stock
+// (catalog.AnnounceStock). The sku, id and creation time are not fn's to
+// change.
 func (s *ProductStore) Update(ctx context.Context, id uuid.UUID, fn func(*catalog.Product) error) (catalog.Product, error) {
 	var p catalog.Product
+	var evs []events.Event
 	err := s.db.tx(ctx, "update product "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		p, err = scanProduct(tx.QueryRowContext(ctx,
+		evs = nil
+		before, err := scanProduct(tx.QueryRowContext(ctx,
 			`SELECT `+productColumns+` FROM products WHERE id = ? FOR UPDATE`, id[:]))
 		if errors.Is(err, sql.ErrNoRows) {
 			return productNotFound(id)
@@ -103,18 +119,27 @@ func (s *ProductStore) Update(ctx context.Context, id uuid.UUID, fn func(*catalo
 		if err != nil {
 			return err
 		}
+		p = before
 		if err := fn(&p); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
 			`UPDATE products SET name = ?, price_cents = ?, stock = ?, version = version + 1, updated_at = ? WHERE id = ?`,
 			p.Name, p.PriceCents, p.Stock, p.UpdatedAt, id[:])
-		return checkViolation(err)
+		if err != nil {
+			return checkViolation(err)
+		}
+		p.Version++
+		if !catalog.AnnounceStock(before.Stock, p.Stock, true) {
+			return nil
+		}
+		evs, err = s.db.writeStockEvents(ctx, tx, []catalog.Product{p})
+		return err
 	})
 	if err != nil {
 		return catalog.Product{}, err
 	}
-	p.Version++
+	s.db.committed(evs...)
 	return p, nil
 }
 
