@@ -51,6 +51,9 @@ type OrdersOptions struct {
 	Now func() time.Time
 	// DBTimeout bounds its database calls; zero is the service's default.
 	DBTimeout time.Duration
+	// Events configures its outbox, feed and webhooks; the zero value runs
+	// no dispatcher.
+	Events ordersapi.EventsConfig
 }
 
 // StartOrders boots an orders-api.
@@ -61,6 +64,7 @@ func StartOrders(t testing.TB, o OrdersOptions) Service {
 		Auth:      Auth,
 		Customers: customersclient.Config{BaseURL: o.CustomersURL, ServiceToken: ServiceToken},
 		Ordering:  ordering.Config{Now: o.Now},
+		Events:    o.Events,
 	}, Logger()))
 	return Service{URL: url, App: app}
 }
