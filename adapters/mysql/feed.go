@@ -61,6 +61,14 @@ type unpublished struct {
 // Publish gives positions to committed events that have none; see
 // EventStore. It is not safe for concurrent use by one EventStore (each
 // replica runs one publisher).
+//
+// The transaction locks the head row first, and only then reads the
+// unpublished events, with a plain read: its snapshot is taken after the
+// lock, so it sees as published everything an earlier holder published,
+// and the UPDATE that gives positions can select the rows by primary key
+// alone. A condition on position there could make InnoDB walk the position
+// index and lock the gap where every new event's NULL entry goes, stalling
+// the placements until the publication commits.
 func (s *EventStore) Publish(ctx context.Context) (int, error) {
 	if !s.headReady {
 		err := s.db.run(ctx, "create outbox head", func(ctx context.Context) error {
@@ -72,12 +80,8 @@ func (s *EventStore) Publish(ctx context.Context) (int, error) {
 		}
 		s.headReady = true
 	}
-	batch, err := s.unpublished(ctx)
-	if err != nil || len(batch) == 0 {
-		return 0, err
-	}
 	published := 0
-	err = s.db.tx(ctx, "publish events", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.db.tx(ctx, "publish events", func(ctx context.Context, tx *sql.Tx) error {
 		published = 0
 		var head int64
 		err := tx.QueryRowContext(ctx, `SELECT position FROM outbox_head WHERE id = 1 FOR UPDATE SKIP LOCKED`).Scan(&head)
@@ -87,69 +91,62 @@ func (s *EventStore) Publish(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		// Rows another publisher gave positions to since they were read
-		// keep theirs (position IS NULL): their positions here are skipped.
+		batch, err := unpublishedEvents(ctx, tx)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
 		var q strings.Builder
-		args := make([]any, 0, 3*len(batch)+1)
+		args := make([]any, 0, 3*len(batch))
 		q.WriteString(`UPDATE outbox SET position = CASE id`)
 		for i, e := range batch {
 			q.WriteString(` WHEN ? THEN ?`)
 			args = append(args, e.id[:], head+int64(i)+1)
 		}
-		q.WriteString(` END WHERE id IN (` + placeholders(len(batch)) + `) AND position IS NULL`)
+		q.WriteString(` END WHERE id IN (` + placeholders(len(batch)) + `)`)
 		for _, e := range batch {
 			args = append(args, e.id[:])
 		}
-		res, err := tx.ExecContext(ctx, q.String(), args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE outbox_head SET position = ? WHERE id = 1`, head+int64(len(batch)))
-		published = int(n)
+		published = len(batch)
 		return err
 	})
 	return published, err
 }
 
-// unpublished reads, without locks, the oldest committed events that have
-// no position, ordered for publication: by id, and within a resource by
-// seq. When the read is cut by its limit, a resource with an older
-// unpublished event beyond the cut is left out, so that its events are
-// never published out of their order.
-func (s *EventStore) unpublished(ctx context.Context) ([]unpublished, error) {
-	var batch []unpublished
-	err := s.db.run(ctx, "read unpublished events", func(ctx context.Context) error {
-		batch = batch[:0]
-		rows, err := s.db.QueryContext(ctx,
-			`SELECT id, resource_type, resource_id, seq FROM outbox WHERE position IS NULL ORDER BY id LIMIT ?`, publishBatch)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var e unpublished
-			var rtype string
-			var rid uuid.UUID
-			if err := rows.Scan(&e.id, &rtype, &rid, &e.seq); err != nil {
-				return err
-			}
-			e.resource = rtype + "/" + rid.String()
-			batch = append(batch, e)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(batch) == publishBatch {
-			batch, err = s.withoutGaps(ctx, batch)
-		}
-		return err
-	})
+// unpublishedEvents reads, without locks, the oldest committed events
+// that have no position, ordered for publication: by id, and within a
+// resource by seq. When the read is cut by its limit, a resource with an
+// older unpublished event beyond the cut is left out, so that its events
+// are never published out of their order.
+func unpublishedEvents(ctx context.Context, tx *sql.Tx) ([]unpublished, error) {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT id, resource_type, resource_id, seq FROM outbox WHERE position IS NULL ORDER BY id LIMIT ?`, publishBatch)
 	if err != nil {
 		return nil, err
+	}
+	var batch []unpublished
+	for rows.Next() {
+		var e unpublished
+		var rtype string
+		var rid uuid.UUID
+		if err := rows.Scan(&e.id, &rtype, &rid, &e.seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.resource = rtype + "/" + rid.String()
+		batch = append(batch, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(batch) == publishBatch {
+		if batch, err = withoutGaps(ctx, tx, batch); err != nil {
+			return nil, err
+		}
 	}
 	// Each resource's events take the batch's places of that resource, in
 	// seq order.
@@ -173,7 +170,7 @@ func (s *EventStore) unpublished(ctx context.Context) ([]unpublished, error) {
 
 // withoutGaps drops from a batch cut by its limit the resources that have
 // an unpublished event older (in seq) than the batch's first of theirs.
-func (s *EventStore) withoutGaps(ctx context.Context, batch []unpublished) ([]unpublished, error) {
+func withoutGaps(ctx context.Context, tx *sql.Tx, batch []unpublished) ([]unpublished, error) {
 	first := map[string]int64{}
 	var ids []any
 	for _, e := range batch {
@@ -186,7 +183,7 @@ func (s *EventStore) withoutGaps(ctx context.Context, batch []unpublished) ([]un
 			first[e.resource] = e.seq
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT resource_type, resource_id, MIN(seq) FROM outbox
+	rows, err := tx.QueryContext(ctx, `SELECT resource_type, resource_id, MIN(seq) FROM outbox
 		WHERE position IS NULL AND resource_id IN (`+placeholders(len(ids))+`) GROUP BY resource_type, resource_id`, ids...)
 	if err != nil {
 		return nil, err
@@ -212,14 +209,16 @@ func (s *EventStore) withoutGaps(ctx context.Context, batch []unpublished) ([]un
 
 const eventColumns = "id, type, resource_type, resource_id, seq, payload, occurred_at, position, delivery, attempts, last_error, delivered_at"
 
-func scanEvent(row interface{ Scan(...any) error }) (events.Published, error) {
+// scanEvent reads a row of eventColumns, and into more the columns that
+// follow them.
+func scanEvent(row interface{ Scan(...any) error }, more ...any) (events.Published, error) {
 	var e events.Published
 	var typ, rtype, status string
 	var position sql.NullInt64
 	var lastError sql.NullString
 	var delivered sql.NullTime
-	err := row.Scan(&e.ID, &typ, &rtype, &e.Resource.ID, &e.Seq, &e.Payload, &e.OccurredAt, &position,
-		&status, &e.Delivery.Attempts, &lastError, &delivered)
+	err := row.Scan(append([]any{&e.ID, &typ, &rtype, &e.Resource.ID, &e.Seq, &e.Payload, &e.OccurredAt, &position,
+		&status, &e.Delivery.Attempts, &lastError, &delivered}, more...)...)
 	e.Type, e.Resource.Type, e.Position = events.Type(typ), events.ResourceType(rtype), position.Int64
 	e.Delivery.Status, e.Delivery.LastError, e.Delivery.DeliveredAt = events.Status(status), lastError.String, nullTime(delivered)
 	return e, err
@@ -362,18 +361,23 @@ func (s *EventStore) Claim(ctx context.Context, now time.Time, n int, lease time
 	var claims []events.Claim
 	err = s.db.tx(ctx, "claim events", func(ctx context.Context, tx *sql.Tx) error {
 		claims = claims[:0]
-		args := append([]any{now, now}, ids...)
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM outbox
-			WHERE delivery = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (claimed_until IS NULL OR claimed_until < ?)
-			  AND id IN (`+placeholders(len(ids))+`) ORDER BY position FOR UPDATE SKIP LOCKED`, args...)
+		// By primary key alone, so that only these rows are locked; the
+		// conditions are checked on what the locking read returns, the
+		// rows as they are committed now.
+		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, next_attempt_at, claimed_until FROM outbox
+			WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id FOR UPDATE SKIP LOCKED`, ids...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			e, err := scanEvent(rows)
+			var next, claimed sql.NullTime
+			e, err := scanEvent(rows, &next, &claimed)
 			if err != nil {
 				rows.Close()
 				return err
+			}
+			if e.Delivery.Status != events.Pending || (next.Valid && next.Time.After(now)) || (claimed.Valid && !claimed.Time.Before(now)) {
+				continue
 			}
 			claims = append(claims, events.Claim{Published: e, Attempt: e.Delivery.Attempts + 1, Until: until})
 		}
