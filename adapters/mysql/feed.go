@@ -207,11 +207,11 @@ func withoutGaps(ctx context.Context, tx *sql.Tx, batch []unpublished) ([]unpubl
 	return slices.DeleteFunc(batch, func(e unpublished) bool { return blocked[e.resource] }), nil
 }
 
-const eventColumns = "id, type, resource_type, resource_id, seq, payload, occurred_at, position, delivery, attempts, last_error, delivered_at"
+const outboxColumns = "id, type, resource_type, resource_id, seq, payload, occurred_at, position, delivery, attempts, last_error, delivered_at"
 
-// scanEvent reads a row of eventColumns, and into more the columns that
+// scanOutbox reads a row of outboxColumns, and into more the columns that
 // follow them.
-func scanEvent(row interface{ Scan(...any) error }, more ...any) (events.Published, error) {
+func scanOutbox(row interface{ Scan(...any) error }, more ...any) (events.Published, error) {
 	var e events.Published
 	var typ, rtype, status string
 	var position sql.NullInt64
@@ -226,7 +226,7 @@ func scanEvent(row interface{ Scan(...any) error }, more ...any) (events.Publish
 
 // Events returns the published events after q.After, in position order.
 func (s *EventStore) Events(ctx context.Context, q events.FeedQuery) (events.FeedPage, error) {
-	b := sq.Select(eventColumns).From("outbox").Where(sq.Gt{"position": q.After}).OrderBy("position").Limit(uint64(q.Limit) + 1)
+	b := sq.Select(outboxColumns).From("outbox").Where(sq.Gt{"position": q.After}).OrderBy("position").Limit(uint64(q.Limit) + 1)
 	if len(q.Types) > 0 {
 		types := make([]string, len(q.Types))
 		for i, t := range q.Types {
@@ -247,7 +247,7 @@ func (s *EventStore) Events(ctx context.Context, q events.FeedQuery) (events.Fee
 		}
 		defer rows.Close()
 		for rows.Next() {
-			e, err := scanEvent(rows)
+			e, err := scanOutbox(rows)
 			if err != nil {
 				return err
 			}
@@ -364,14 +364,14 @@ func (s *EventStore) Claim(ctx context.Context, now time.Time, n int, lease time
 		// By primary key alone, so that only these rows are locked; the
 		// conditions are checked on what the locking read returns, the
 		// rows as they are committed now.
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, next_attempt_at, claimed_until FROM outbox
+		rows, err := tx.QueryContext(ctx, `SELECT `+outboxColumns+`, next_attempt_at, claimed_until FROM outbox
 			WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id FOR UPDATE SKIP LOCKED`, ids...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var next, claimed sql.NullTime
-			e, err := scanEvent(rows, &next, &claimed)
+			e, err := scanOutbox(rows, &next, &claimed)
 			if err != nil {
 				rows.Close()
 				return err

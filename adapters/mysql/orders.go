@@ -111,10 +111,11 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 // an order that empties a product is announced with a product.stock_changed
 // event (catalog.AnnounceStock), whose payload is the product after the
 // change, which this UPDATE does not return. So when the UPDATE misses a
-// product, the whole transaction runs again as placeLastUnits, which may
-// empty products and then reads and announces them, under the locks: two
-// more round trips, for the order that takes a product's last units only
-// (and for one that is short, which is refused either way).
+// product, the whole transaction runs again with stock >= qty, which may
+// empty products, and then reads the emptied ones and announces them,
+// under the locks: two more round trips, for the order that takes a
+// product's last units only (and for one that is short or priced anew,
+// which then fails as before).
 func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempotency.Claim) error {
 	placed, err := s.db.orderEvent(events.OrderPlaced, o)
 	if err != nil {
@@ -191,7 +192,7 @@ func (s *OrderStore) placeTaking(ctx context.Context, tx *sql.Tx, o ordering.Ord
 	if _, err := tx.ExecContext(ctx, items, itemArgs...); err != nil {
 		return 0, err
 	}
-	if err := insertEvents(ctx, tx, placed); err != nil {
+	if err := insertOutbox(ctx, tx, placed); err != nil {
 		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
@@ -449,7 +450,7 @@ func (s *OrderStore) announceOrder(ctx context.Context, tx *sql.Tx, before, o or
 	if err != nil {
 		return nil, err
 	}
-	return []events.Event{e}, insertEvents(ctx, tx, e)
+	return []events.Event{e}, insertOutbox(ctx, tx, e)
 }
 
 // Cancel applies fn to the locked order, stores it and writes its
@@ -480,7 +481,7 @@ func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering
 		if evs, err = s.announceOrder(ctx, tx, before, o); err != nil || !restock {
 			return err
 		}
-		n, err := giveBack(ctx, tx, o.Items, o.UpdatedAt, " AND stock > 0")
+		n, err := addStock(ctx, tx, o.Items, o.UpdatedAt, " AND stock > 0")
 		if err != nil || n == int64(len(o.Items)) {
 			return err
 		}
@@ -497,9 +498,9 @@ func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering
 	return o, err
 }
 
-// giveBack adds each item's quantity to its product's stock, where the
+// addStock adds each item's quantity to its product's stock, where the
 // product row meets cond, and returns how many products it changed.
-func giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Time, cond string) (int64, error) {
+func addStock(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Time, cond string) (int64, error) {
 	give := newCaseUpdate(items)
 	give.sql.WriteString(`UPDATE products SET stock = stock + `)
 	give.caseBy(func(it ordering.Item) int64 { return it.Qty })
@@ -532,7 +533,7 @@ func (s *OrderStore) refill(ctx context.Context, tx *sql.Tx, o ordering.Order) (
 		empty[i].Version++
 		empty[i].UpdatedAt = o.UpdatedAt
 	}
-	if _, err := giveBack(ctx, tx, items, o.UpdatedAt, ""); err != nil {
+	if _, err := addStock(ctx, tx, items, o.UpdatedAt, ""); err != nil {
 		return nil, err
 	}
 	return s.db.writeStockEvents(ctx, tx, empty)

@@ -43,7 +43,7 @@ func (db *DB) orderEvent(t events.Type, o ordering.Order) (events.Event, error) 
 	if err != nil {
 		return events.Event{}, err
 	}
-	return ordering.NewEvent(t, o, payload)
+	return ordering.Announcement(t, o, payload)
 }
 
 // stockEvent is the product.stock_changed event announcing p.
@@ -52,11 +52,11 @@ func (db *DB) stockEvent(p catalog.Product) (events.Event, error) {
 	if err != nil {
 		return events.Event{}, err
 	}
-	return catalog.NewStockEvent(p, payload)
+	return catalog.StockAnnouncement(p, payload)
 }
 
-// insertEvents writes evs into the outbox, in one statement.
-func insertEvents(ctx context.Context, tx *sql.Tx, evs ...events.Event) error {
+// insertOutbox writes evs into the outbox, in one statement.
+func insertOutbox(ctx context.Context, tx *sql.Tx, evs ...events.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -129,7 +129,7 @@ func (db *DB) writeStockEvents(ctx context.Context, tx *sql.Tx, products []catal
 			return nil, err
 		}
 	}
-	return evs, insertEvents(ctx, tx, evs...)
+	return evs, insertOutbox(ctx, tx, evs...)
 }
 
 // announceStock announces, after a change to items' products, those that

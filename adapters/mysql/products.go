@@ -57,7 +57,7 @@ func (s *ProductStore) Create(ctx context.Context, p catalog.Product) error {
 		if err != nil {
 			return checkViolation(err)
 		}
-		return insertEvents(ctx, tx, e)
+		return insertOutbox(ctx, tx, e)
 	})
 	if err == nil {
 		s.db.committed(e)

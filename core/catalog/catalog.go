@@ -221,11 +221,11 @@ func AnnounceStock(before, after int64, byOperator bool) bool {
 	return (before > 0) != (after > 0)
 }
 
-// NewStockEvent is the product.stock_changed event announcing p as it is
+// StockAnnouncement is the product.stock_changed event announcing p as it is
 // now, with payload the product as the API renders it. Its sequence is the
 // product's version, which every change raises under the product's row
 // lock; it may skip numbers, since not every change is announced.
-func NewStockEvent(p Product, payload []byte) (events.Event, error) {
+func StockAnnouncement(p Product, payload []byte) (events.Event, error) {
 	id, err := uuid.NewV7()
 	return events.Event{
 		ID: id, Type: events.ProductStockChanged, Resource: events.Resource{Type: events.Product, ID: p.ID},

@@ -181,9 +181,9 @@ func Announce(before, after Order) (events.Type, bool) {
 	return "", false
 }
 
-// NewEvent is the event of type t announcing o as it is now, with payload
+// Announcement is the event of type t announcing o as it is now, with payload
 // the order as the API renders it.
-func NewEvent(t events.Type, o Order, payload []byte) (events.Event, error) {
+func Announcement(t events.Type, o Order, payload []byte) (events.Event, error) {
 	id, err := uuid.NewV7()
 	return events.Event{
 		ID: id, Type: t, Resource: events.Resource{Type: events.Order, ID: o.ID},

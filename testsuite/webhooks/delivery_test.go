@@ -151,14 +151,5 @@ func TestReceiverDownThenUp(t *testing.T) {
 	})
 	r.restart()
 	evs := settled(t, api, 6)
-	got := map[string]bool{}
-	for _, d := range r.accepted() {
-		got[d.ID] = true
-	}
-	for _, e := range evs {
-		if e.Delivery.Status != string(events.Delivered) || !got[e.ID] {
-			t.Errorf("event %s (%s): %+v, received %v", e.ID, e.Type, e.Delivery, got[e.ID])
-		}
-	}
-	r.check()
+	allDelivered(t, r, evs)
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/testsuite/apptest"
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
@@ -123,14 +122,5 @@ func TestKilledBetweenCommitAndDeliveryLosesNothing(t *testing.T) {
 
 	b := startProcess(t, bin, s.dsn, s.custURL, r)
 	evs := settled(t, b.client, 3)
-	got := map[string]bool{}
-	for _, d := range r.accepted() {
-		got[d.ID] = true
-	}
-	for _, e := range evs {
-		if e.Delivery.Status != string(events.Delivered) || !got[e.ID] {
-			t.Errorf("event %s (%s): %+v, received %v", e.ID, e.Type, e.Delivery, got[e.ID])
-		}
-	}
-	r.check()
+	allDelivered(t, r, evs)
 }

@@ -128,16 +128,7 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		return
 	}
-	var e struct {
-		ID       string `json:"id"`
-		Type     string `json:"type"`
-		Resource struct {
-			Type string `json:"type"`
-			ID   string `json:"id"`
-		} `json:"resource"`
-		Seq  int64           `json:"seq"`
-		Data json.RawMessage `json:"data"`
-	}
+	var e eventBody
 	d := delivered{Body: body, At: time.Now()}
 	if err := json.Unmarshal(body, &e); err == nil {
 		d.ID, d.Type, d.Resource, d.Seq, d.Data = e.ID, e.Type, e.Resource.Type+"/"+e.Resource.ID, e.Seq, e.Data

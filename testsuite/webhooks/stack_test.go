@@ -107,8 +107,8 @@ func orderID(t *testing.T, r *apptest.Response) string {
 	return o.ID
 }
 
-// feedEvent is an event as the feed lists it.
-type feedEvent struct {
+// eventBody is an event as a webhook sends it.
+type eventBody struct {
 	ID       string `json:"id"`
 	Type     string `json:"type"`
 	Resource struct {
@@ -118,7 +118,12 @@ type feedEvent struct {
 	Seq        int64           `json:"seq"`
 	OccurredAt string          `json:"occurred_at"`
 	Data       json.RawMessage `json:"data"`
-	Delivery   struct {
+}
+
+// feedEvent is an event as the feed lists it.
+type feedEvent struct {
+	eventBody
+	Delivery struct {
 		Status      string  `json:"status"`
 		Attempts    int     `json:"attempts"`
 		LastError   *string `json:"last_error"`
@@ -171,6 +176,22 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// allDelivered fails the test unless every event of evs is delivered and
+// reached the receiver, and the receiver saw nothing wrong.
+func allDelivered(t *testing.T, r *receiver, evs []feedEvent) {
+	t.Helper()
+	got := map[string]bool{}
+	for _, d := range r.accepted() {
+		got[d.ID] = true
+	}
+	for _, e := range evs {
+		if e.Delivery.Status != string(events.Delivered) || !got[e.ID] {
+			t.Errorf("event %s (%s): %+v, received %v", e.ID, e.Type, e.Delivery, got[e.ID])
+		}
+	}
+	r.check()
 }
 
 // settled waits until the feed holds n events and none is pending, and
