@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -82,6 +84,33 @@ func TestEveryCommittedChangeIsDeliveredOnceSigned(t *testing.T) {
 		t.Errorf("the receiver got %d distinct events, the feed holds %d", len(got), len(evs))
 	}
 	r.check()
+
+	// The metrics count what was written and delivered, and see no event
+	// waiting.
+	metrics := func() string { return string(api.Do(t, "GET", "/metrics", nil).Want(t, http.StatusOK).Body) }
+	for _, line := range []string{
+		`events_written_total{type="order.placed"} 2`,
+		`events_written_total{type="order.confirmed"} 1`,
+		`events_written_total{type="order.canceled"} 1`,
+		`events_written_total{type="product.stock_changed"} 4`,
+		`webhook_attempts_total{outcome="failed"} 0`,
+	} {
+		if m := metrics(); !strings.Contains(m, line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	var delivered int
+	for _, line := range strings.Split(metrics(), "\n") {
+		if v, ok := strings.CutPrefix(line, `webhook_attempts_total{outcome="delivered"} `); ok {
+			delivered, _ = strconv.Atoi(v)
+		}
+	}
+	if delivered < len(want) {
+		t.Errorf("webhook_attempts_total{outcome=\"delivered\"} %d, want at least %d", delivered, len(want))
+	}
+	eventually(t, "webhook_oldest_pending_seconds is 0", func() bool {
+		return strings.Contains(metrics(), "webhook_oldest_pending_seconds 0\n")
+	})
 
 	// An event's data is the resource as the API rendered it: the
 	// placement's answer, and GET's answer after the last change.
