@@ -161,3 +161,39 @@ func TestConcurrentPublishersGiveEachEventOnePlace(t *testing.T) {
 		last[e.Resource.ID] = e.Seq
 	}
 }
+
+// Purge deletes the events older than the cutoff and keeps the others.
+func TestPurgeKeepsTheRetainedEvents(t *testing.T) {
+	db, _ := openOrders(t)
+	store := mysql.NewEventStore(db)
+	products := catalog.NewService(mysql.NewProductStore(db))
+	for i := range 3 {
+		if _, err := products.Create(t.Context(), catalog.NewProduct{SKU: fmt.Sprintf("OLD-%d", i), Name: "old", Stock: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(5 * time.Millisecond) // the next events' ids start a later millisecond
+	cutoff := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	kept, err := products.Create(t.Context(), catalog.NewProduct{SKU: "NEW", Name: "new", Stock: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := store.Purge(t.Context(), cutoff)
+	if err != nil || n != 3 {
+		t.Fatalf("purged %d, %v; want the 3 older events", n, err)
+	}
+	if _, err := store.Publish(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Events(t.Context(), events.FeedQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 1 || p.Events[0].Resource.ID != kept.ID {
+		t.Fatalf("after the purge the feed holds %+v, want the newer product's event only", p.Events)
+	}
+	if n, err := store.Purge(t.Context(), cutoff); err != nil || n != 0 {
+		t.Fatalf("purging again deleted %d, %v", n, err)
+	}
+}
