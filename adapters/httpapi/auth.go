@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/b2borders/platform/core/audit"
 	"github.com/b2borders/platform/core/errs"
 )
 
@@ -17,6 +18,22 @@ type Principal struct {
 	// Subject is the operator's JWT subject, or "service".
 	Subject string
 	Service bool
+}
+
+// anonymousOperator is the actor of an operator whose token names no
+// subject.
+const anonymousOperator = "operator"
+
+// actor is who the changes of the principal's requests are recorded for:
+// the JWT subject, or audit.Service for the service token.
+func (p Principal) actor() string {
+	switch {
+	case p.Service:
+		return audit.Service
+	case p.Subject == "":
+		return anonymousOperator
+	}
+	return p.Subject
 }
 
 // PrincipalFrom returns the authenticated caller of a request.
@@ -135,6 +152,7 @@ func (a *Auth) require(next http.Handler, serviceOnly bool) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		ctx := audit.WithActor(context.WithValue(r.Context(), principalKey, p), p.actor())
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

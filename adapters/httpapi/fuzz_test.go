@@ -27,6 +27,7 @@ func FuzzCustomerPatch(f *testing.F)   { fuzzBody[customerPatch](f, false) }
 func FuzzProductBody(f *testing.F)     { fuzzBody[productBody](f, true) }
 func FuzzProductPatch(f *testing.F)    { fuzzBody[productPatch](f, false) }
 func FuzzOrchestrateBody(f *testing.F) { fuzzBody[orchestrateBody](f, true) }
+func FuzzAdjustmentBody(f *testing.F)  { fuzzBody[adjustmentBody](f, true) }
 
 // fuzzBody fuzzes the reader of body type T; oracle says whether
 // encoding/json can read T to compare with (it cannot read Optional).

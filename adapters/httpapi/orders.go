@@ -27,6 +27,9 @@ type OrderJSON struct {
 	UpdatedAt   string          `json:"updated_at"`
 	ConfirmedAt *string         `json:"confirmed_at"`
 	CanceledAt  *string         `json:"canceled_at"`
+	// ExpiresAt is the deadline of a CREATED order's reservation; null
+	// once it is confirmed, canceled or expired, and when it has none.
+	ExpiresAt *string `json:"expires_at"`
 }
 
 // OrderItemJSON is one line of an order on the wire.
@@ -44,6 +47,9 @@ func NewOrderJSON(o ordering.Order) OrderJSON {
 		Items:     make([]OrderItemJSON, len(o.Items)),
 		CreatedAt: timeJSON(o.CreatedAt), UpdatedAt: timeJSON(o.UpdatedAt),
 		ConfirmedAt: optionalTimeJSON(o.ConfirmedAt), CanceledAt: optionalTimeJSON(o.CanceledAt),
+	}
+	if o.Status == ordering.Created {
+		out.ExpiresAt = optionalTimeJSON(o.ExpiresAt)
 	}
 	for i, it := range o.Items {
 		out.Items[i] = OrderItemJSON{
@@ -100,6 +106,31 @@ func (h *OrderHandler) Register(r *mux.Router, a *Auth) {
 	api.Handle("/orders/{id}", handlerFunc(h.get)).Methods(http.MethodGet)
 	api.Handle("/orders/{id}/confirm", handlerFunc(h.confirm)).Methods(http.MethodPost)
 	api.Handle("/orders/{id}/cancel", handlerFunc(h.cancel)).Methods(http.MethodPost)
+	api.Handle("/orders/{id}/events", handlerFunc(h.events)).Methods(http.MethodGet)
+}
+
+// OrderEventJSON is one event of an order's history on the wire.
+type OrderEventJSON struct {
+	ID        string             `json:"id"`
+	OrderID   string             `json:"order_id"`
+	Type      ordering.EventType `json:"type"`
+	Actor     string             `json:"actor"`
+	RequestID *string            `json:"request_id"`
+	CreatedAt string             `json:"created_at"`
+}
+
+// NewOrderEventJSON renders an order event.
+func NewOrderEventJSON(e ordering.Event) OrderEventJSON {
+	return OrderEventJSON{
+		ID: e.ID.String(), OrderID: e.OrderID.String(), Type: e.Type, Actor: e.Actor,
+		RequestID: optionalString(e.RequestID), CreatedAt: timeJSON(e.CreatedAt),
+	}
+}
+
+func (h *OrderHandler) events(w http.ResponseWriter, r *http.Request) error {
+	return respondHistory(w, r, "order", h.cursors, func(id uuid.UUID, req page.Request) (page.Page[ordering.Event], error) {
+		return h.svc.Events(r.Context(), ordering.EventQuery{OrderID: id, Page: req})
+	}, NewOrderEventJSON)
 }
 
 // parseUUID reads a required id field, reporting a missing or malformed one.
@@ -216,7 +247,7 @@ func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) error {
 	if s := qs.Get("status"); s != "" {
 		st, ok := ordering.ParseStatus(s)
 		if !ok {
-			fe.Add("status", "must be one of %s, %s, %s", ordering.Created, ordering.Confirmed, ordering.Canceled)
+			fe.Add("status", "must be one of %s, %s, %s, %s", ordering.Created, ordering.Confirmed, ordering.Canceled, ordering.Expired)
 		}
 		q.Status = st
 	}

@@ -79,6 +79,110 @@ func (h *ProductHandler) Register(r *mux.Router, a *Auth) {
 	api.Handle("/products", handlerFunc(h.search)).Methods(http.MethodGet)
 	api.Handle("/products/{id}", handlerFunc(h.get)).Methods(http.MethodGet)
 	api.Handle("/products/{id}", handlerFunc(h.patch)).Methods(http.MethodPatch)
+	api.Handle("/products/{id}/stock-adjustments", handlerFunc(h.adjust)).Methods(http.MethodPost)
+	api.Handle("/products/{id}/movements", handlerFunc(h.movements)).Methods(http.MethodGet)
+}
+
+// MovementJSON is a stock movement on the wire.
+type MovementJSON struct {
+	ID        string       `json:"id"`
+	ProductID string       `json:"product_id"`
+	Delta     int64        `json:"delta"`
+	Kind      catalog.Kind `json:"kind"`
+	Reason    string       `json:"reason"`
+	OrderID   *string      `json:"order_id"`
+	Actor     string       `json:"actor"`
+	RequestID *string      `json:"request_id"`
+	CreatedAt string       `json:"created_at"`
+}
+
+// NewMovementJSON renders a stock movement.
+func NewMovementJSON(m catalog.Movement) MovementJSON {
+	out := MovementJSON{
+		ID: m.ID.String(), ProductID: m.ProductID.String(), Delta: m.Delta, Kind: m.Kind, Reason: m.Reason,
+		Actor: m.Actor, RequestID: optionalString(m.RequestID), CreatedAt: timeJSON(m.CreatedAt),
+	}
+	if m.OrderID != uuid.Nil {
+		id := m.OrderID.String()
+		out.OrderID = &id
+	}
+	return out
+}
+
+// optionalString is s, or null when it is empty.
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+type adjustmentBody struct {
+	Delta  *int64  `json:"delta"`
+	Reason *string `json:"reason"`
+}
+
+// adjust moves a product's stock relatively; 200 with the product, as a
+// PATCH answers, since the product is what changed (the movement is listed
+// under /movements).
+func (h *ProductHandler) adjust(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "product")
+	if err != nil {
+		return err
+	}
+	var body adjustmentBody
+	fe, err := readBody(w, r, &body)
+	if err != nil {
+		return err
+	}
+	if body.Delta == nil {
+		fe.Add("delta", "is required")
+	}
+	if body.Reason == nil {
+		fe.Add("reason", "is required")
+	}
+	a := catalog.Adjustment{ProductID: id, Reason: strings.TrimSpace(deref(body.Reason))}
+	if body.Delta != nil {
+		a.Delta = *body.Delta
+	}
+	if err := mergeFields(fe, a.Validate()); err != nil {
+		return err
+	}
+	p, err := h.svc.Adjust(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	respondProduct(w, http.StatusOK, p)
+	return nil
+}
+
+func (h *ProductHandler) movements(w http.ResponseWriter, r *http.Request) error {
+	return respondHistory(w, r, "product", h.cursors, func(id uuid.UUID, req page.Request) (page.Page[catalog.Movement], error) {
+		return h.svc.Movements(r.Context(), catalog.MovementQuery{ProductID: id, Page: req})
+	}, NewMovementJSON)
+}
+
+// respondHistory answers a page of the records of the resource what named
+// by the path's id (a product's movements, an order's events), listed by
+// list and rendered by conv: 404 for an unknown resource, 400 for a bad
+// limit or cursor.
+func respondHistory[T, J any](w http.ResponseWriter, r *http.Request, what string, cursors page.Codec,
+	list func(uuid.UUID, page.Request) (page.Page[T], error), conv func(T) J) error {
+	id, err := pathID(r, what)
+	if err != nil {
+		return err
+	}
+	var fe errs.Fields
+	req := pageRequest(r, cursors, &fe)
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	p, err := list(id, req)
+	if err != nil {
+		return err
+	}
+	respond(w, http.StatusOK, listJSON(cursors, p, conv))
+	return nil
 }
 
 func respondProduct(w http.ResponseWriter, status int, p catalog.Product) {

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 
+	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/errs"
 	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/idempotency"
@@ -92,6 +94,7 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 //	INSERT the idempotency key, when there is a claim (a concurrent twin
 //	  blocks on the key until this one ends, then finds it recorded);
 //	INSERT the order, and its items with one multi-row INSERT;
+//	INSERT its stock movements, one multi-row INSERT, and its placed event;
 //	INSERT its order.placed event into the outbox;
 //	UPDATE products SET stock = stock - qty WHERE id IN (…) AND
 //	  stock > qty AND price_cents = the item's unit price, with qty and
@@ -104,8 +107,8 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 // the COMMIT happens under them. InnoDB walks the IN list on the primary
 // key in ascending order, and the items are sorted by product id, so every
 // placement locks in the same global order. The rows inserted before it
-// are new, visible to and locked by no one else; the outbox row among them
-// costs a round trip, but not under the product locks.
+// are new, visible to and locked by no one else: the ledger's and the
+// outbox's rows add round trips before the first lock, not time under it.
 //
 // The UPDATE takes stock only where some is left after it (stock > qty):
 // an order that empties a product is announced with a product.stock_changed
@@ -117,12 +120,21 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 // product's last units only (and for one that is short or priced anew,
 // which then fails as before).
 func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempotency.Claim) error {
+	moves, err := orderMovements(ctx, o, -1, catalog.Placed, catalog.ReasonPlaced)
+	if err != nil {
+		return err
+	}
+	history, err := event(ctx, o.ID, ordering.EventPlaced, o.CreatedAt)
+	if err != nil {
+		return err
+	}
 	placed, err := s.db.orderEvent(events.OrderPlaced, o)
 	if err != nil {
 		return err
 	}
+	w := placement{o: o, claim: claim, moves: moves, history: history, placed: placed}
 	err = s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
-		n, err := s.placeTaking(ctx, tx, o, claim, placed, " > ")
+		n, err := w.write(ctx, tx, " > ")
 		if err == nil && n != int64(len(o.Items)) {
 			return errLastUnits
 		}
@@ -132,7 +144,7 @@ func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempot
 	if errors.Is(err, errLastUnits) {
 		err = s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
 			emptied = nil
-			n, err := s.placeTaking(ctx, tx, o, claim, placed, " >= ")
+			n, err := w.write(ctx, tx, " >= ")
 			if err != nil {
 				return err
 			}
@@ -156,11 +168,21 @@ func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempot
 // may have had just the units ordered; see Place.
 var errLastUnits = errors.New("a product may be emptied")
 
-// placeTaking runs the statements of a placement, taking each item's stock
-// from products whose stock compares to the item's quantity by cmp (" > "
-// or " >= ") and still at the item's price, and returns how many products
-// it changed.
-func (s *OrderStore) placeTaking(ctx context.Context, tx *sql.Tx, o ordering.Order, claim *idempotency.Claim, placed events.Event, cmp string) (int64, error) {
+// placement is what a placement writes.
+type placement struct {
+	o       ordering.Order
+	claim   *idempotency.Claim
+	moves   []catalog.Movement
+	history ordering.Event
+	placed  events.Event
+}
+
+// write runs the statements of a placement, taking each item's stock from
+// products whose stock compares to the item's quantity by cmp (" > " or
+// " >= ") and that still have the item's price, and returns how many
+// products it changed.
+func (w placement) write(ctx context.Context, tx *sql.Tx, cmp string) (int64, error) {
+	o := w.o
 	take := newCaseUpdate(o.Items)
 	take.sql.WriteString(`UPDATE products SET stock = stock - `)
 	take.caseBy(func(it ordering.Item) int64 { return it.Qty })
@@ -179,20 +201,26 @@ func (s *OrderStore) placeTaking(ctx context.Context, tx *sql.Tx, o ordering.Ord
 		itemArgs = append(itemArgs, o.ID[:], it.ProductID[:], it.Qty, it.UnitPriceCents, it.SubtotalCents)
 	}
 
-	if claim != nil {
-		if err := insertKey(ctx, tx, *claim, o.ID); err != nil {
+	if w.claim != nil {
+		if err := insertKey(ctx, tx, *w.claim, o.ID); err != nil {
 			return 0, err
 		}
 	}
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt); err != nil {
+		`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt, o.ExpiresAt); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, items, itemArgs...); err != nil {
 		return 0, err
 	}
-	if err := insertOutbox(ctx, tx, placed); err != nil {
+	if err := insertMovements(ctx, tx, w.moves); err != nil {
+		return 0, err
+	}
+	if err := insertEvents(ctx, tx, w.history); err != nil {
+		return 0, err
+	}
+	if err := insertOutbox(ctx, tx, w.placed); err != nil {
 		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
@@ -237,15 +265,41 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-const orderColumns = "id, customer_id, status, total_cents, created_at, updated_at, confirmed_at, canceled_at"
+const orderColumns = "id, customer_id, status, total_cents, created_at, updated_at, confirmed_at, canceled_at, expires_at"
 
 func scanOrder(row interface{ Scan(...any) error }) (ordering.Order, error) {
 	var o ordering.Order
-	var status string
-	var confirmed, canceled sql.NullTime
-	err := row.Scan(&o.ID, &o.CustomerID, &status, &o.TotalCents, &o.CreatedAt, &o.UpdatedAt, &confirmed, &canceled)
-	o.Status, o.ConfirmedAt, o.CanceledAt = ordering.Status(status), nullTime(confirmed), nullTime(canceled)
+	err := row.Scan(orderFields(&o)...)
 	return o, err
+}
+
+// orderFields are the scan destinations of orderColumns in o; the nullable
+// times are set through nullTimeOf.
+func orderFields(o *ordering.Order) []any {
+	return []any{&o.ID, &o.CustomerID, statusInto{&o.Status}, &o.TotalCents, &o.CreatedAt, &o.UpdatedAt,
+		nullTimeInto{&o.ConfirmedAt}, nullTimeInto{&o.CanceledAt}, nullTimeInto{&o.ExpiresAt}}
+}
+
+// statusInto scans a status column into an ordering.Status.
+type statusInto struct{ dst *ordering.Status }
+
+func (s statusInto) Scan(v any) error {
+	var ns sql.NullString
+	err := ns.Scan(v)
+	*s.dst = ordering.Status(ns.String)
+	return err
+}
+
+// nullTimeInto scans a nullable time column into a *time.Time.
+type nullTimeInto struct{ dst **time.Time }
+
+func (n nullTimeInto) Scan(v any) error {
+	var nt sql.NullTime
+	if err := nt.Scan(v); err != nil {
+		return err
+	}
+	*n.dst = nullTime(nt)
+	return nil
 }
 
 func nullTime(t sql.NullTime) *time.Time {
@@ -363,14 +417,10 @@ func lockOrder(ctx context.Context, tx *sql.Tx, id uuid.UUID) (ordering.Order, e
 	defer rows.Close()
 	var o ordering.Order
 	for rows.Next() {
-		var status string
-		var confirmed, canceled sql.NullTime
 		var it ordering.Item
-		if err := rows.Scan(&o.ID, &o.CustomerID, &status, &o.TotalCents, &o.CreatedAt, &o.UpdatedAt, &confirmed, &canceled,
-			&it.ProductID, &it.Qty, &it.UnitPriceCents, &it.SubtotalCents); err != nil {
+		if err := rows.Scan(append(orderFields(&o), &it.ProductID, &it.Qty, &it.UnitPriceCents, &it.SubtotalCents)...); err != nil {
 			return ordering.Order{}, err
 		}
-		o.Status, o.ConfirmedAt, o.CanceledAt = ordering.Status(status), nullTime(confirmed), nullTime(canceled)
 		o.Items = append(o.Items, it)
 	}
 	if err := rows.Err(); err != nil {
@@ -382,15 +432,34 @@ func lockOrder(ctx context.Context, tx *sql.Tx, id uuid.UUID) (ordering.Order, e
 	return o, nil
 }
 
-// saveOrder writes the mutable part of an order, if fn changed it. The
-// domain moves UpdatedAt with every change.
+// saveOrder writes the mutable part of an order, if fn changed it, and the
+// event of its new status, if that changed. The domain moves UpdatedAt with
+// every change.
 func saveOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) error {
 	if o.Status == before.Status && o.UpdatedAt.Equal(before.UpdatedAt) {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ?, confirmed_at = ?, canceled_at = ? WHERE id = ?`,
-		string(o.Status), o.UpdatedAt, o.ConfirmedAt, o.CanceledAt, o.ID[:])
-	return err
+	if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ?, confirmed_at = ?, canceled_at = ? WHERE id = ?`,
+		string(o.Status), o.UpdatedAt, o.ConfirmedAt, o.CanceledAt, o.ID[:]); err != nil || o.Status == before.Status {
+		return err
+	}
+	typ, ok := statusEvents[o.Status]
+	if !ok {
+		return fmt.Errorf("order %s: no event for the change from %s to %s", o.ID, before.Status, o.Status)
+	}
+	e, err := event(ctx, o.ID, typ, o.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	return insertEvents(ctx, tx, e)
+}
+
+// statusEvents names the event of a change to each status.
+var statusEvents = map[ordering.Status]ordering.EventType{
+	ordering.Created:   ordering.EventPlaced,
+	ordering.Confirmed: ordering.EventConfirmed,
+	ordering.Canceled:  ordering.EventCanceled,
+	ordering.Expired:   ordering.EventExpired,
 }
 
 // Confirm records claim's key, then applies fn to the locked order, stores
@@ -440,7 +509,7 @@ func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotenc
 }
 
 // announceOrder writes the event of an order's change from before to o, if
-// it is announced (ordering.Announce), and returns it.
+// it is announced (ordering.Announce), into the outbox, and returns it.
 func (s *OrderStore) announceOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) ([]events.Event, error) {
 	t, ok := ordering.Announce(before, o)
 	if !ok {
@@ -453,14 +522,10 @@ func (s *OrderStore) announceOrder(ctx context.Context, tx *sql.Tx, before, o or
 	return []events.Event{e}, insertOutbox(ctx, tx, e)
 }
 
-// Cancel applies fn to the locked order, stores it and writes its
-// order.canceled event and, when fn says so, gives its items' stock back in
-// the same transaction. The product rows are locked last, by one UPDATE in
-// ascending id order, as a placement locks them; it gives back only to
-// products that have stock (stock > 0). The products it misses had none,
-// and their stock coming back is announced (catalog.AnnounceStock): they
-// are read, given their units and announced, three more round trips for
-// that case only.
+// Cancel applies fn to the locked order, stores it with its canceled
+// event and its order.canceled event and, when fn says so, gives its
+// items' stock back in the same transaction, with a movement per item. The
+// product rows are locked last, as a placement locks them (see giveBack).
 func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering.Order) (bool, error)) (ordering.Order, error) {
 	var o ordering.Order
 	var evs []events.Event
@@ -481,21 +546,66 @@ func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering
 		if evs, err = s.announceOrder(ctx, tx, before, o); err != nil || !restock {
 			return err
 		}
-		n, err := addStock(ctx, tx, o.Items, o.UpdatedAt, " AND stock > 0")
-		if err != nil || n == int64(len(o.Items)) {
+		moves, err := orderMovements(ctx, o, 1, catalog.Canceled, catalog.ReasonCanceled)
+		if err != nil {
 			return err
 		}
-		refilled, err := s.refill(ctx, tx, o)
-		evs = append(evs, refilled...)
-		if err == nil && n+int64(len(refilled)) != int64(len(o.Items)) {
-			err = fmt.Errorf("gave stock back to %d of %d products", n+int64(len(refilled)), len(o.Items))
+		if err := insertMovements(ctx, tx, moves); err != nil {
+			return err
 		}
+		refilled, err := s.giveBack(ctx, tx, o.Items, o.UpdatedAt)
+		evs = append(evs, refilled...)
 		return err
 	})
 	if err == nil {
 		s.db.committed(evs...)
 	}
 	return o, err
+}
+
+// giveBack returns items' stock to their products; items may hold a
+// product more than once (the orders of one sweep batch), and are summed
+// per product. One UPDATE, which locks the product rows in ascending id
+// order, gives back to the products that have stock (stock > 0). The
+// products it misses had none, and their stock coming back is announced
+// (catalog.AnnounceStock): they are read, given their units and announced,
+// three more round trips for that case only. It returns their
+// product.stock_changed events.
+func (s *OrderStore) giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Time) ([]events.Event, error) {
+	sum := map[uuid.UUID]int64{}
+	var merged []ordering.Item
+	for _, it := range items {
+		if _, seen := sum[it.ProductID]; !seen {
+			merged = append(merged, ordering.Item{ProductID: it.ProductID})
+		}
+		sum[it.ProductID] += it.Qty
+	}
+	slices.SortFunc(merged, func(a, b ordering.Item) int { return bytes.Compare(a.ProductID[:], b.ProductID[:]) })
+	for i := range merged {
+		merged[i].Qty = sum[merged[i].ProductID]
+	}
+	n, err := addStock(ctx, tx, merged, at, " AND stock > 0")
+	if err != nil || n == int64(len(merged)) {
+		return nil, err
+	}
+	empty, err := lockedProducts(ctx, tx, merged, "stock = 0")
+	if err != nil {
+		return nil, err
+	}
+	if n+int64(len(empty)) != int64(len(merged)) {
+		return nil, fmt.Errorf("gave stock back to %d of %d products", n+int64(len(empty)), len(merged))
+	}
+	refill := make([]ordering.Item, len(empty))
+	for i, p := range empty {
+		refill[i] = ordering.Item{ProductID: p.ID, Qty: sum[p.ID]}
+		empty[i].Stock += sum[p.ID]
+		empty[i].Version++
+		empty[i].UpdatedAt = at
+	}
+	if _, err := addStock(ctx, tx, refill, at, ""); err != nil {
+		return nil, err
+	}
+	return s.db.writeStockEvents(ctx, tx, empty)
 }
 
 // addStock adds each item's quantity to its product's stock, where the
@@ -515,26 +625,153 @@ func addStock(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Ti
 	return res.RowsAffected()
 }
 
-// refill gives o's units back to those of its products that have no stock,
-// and announces each: the products a cancel makes available again.
-func (s *OrderStore) refill(ctx context.Context, tx *sql.Tx, o ordering.Order) ([]events.Event, error) {
-	empty, err := lockedProducts(ctx, tx, o.Items, "stock = 0")
-	if err != nil || len(empty) == 0 {
+// Expire expires a batch of due orders in one transaction (at READ
+// COMMITTED, see below):
+//
+//	SELECT the ids of at most limit CREATED orders due by now, oldest
+//	  deadline first, FOR UPDATE SKIP LOCKED: orders another transaction
+//	  holds (a confirm, a cancel, another replica's sweep) are left to it;
+//	SELECT their items FOR UPDATE;
+//	UPDATE the orders to EXPIRED, one statement;
+//	INSERT an expired event per order and a movement per item, one
+//	  multi-row INSERT each, and an order.expired event per order into
+//	  the outbox;
+//	UPDATE products to give the stock back, one statement, last (see
+//	  giveBack for the products that had none);
+//	COMMIT.
+//
+// One transaction per batch rather than per order: a backlog of thousands
+// of orders (a replica down for a while) clears in a few dozen commits,
+// and the product rows are still locked by one statement right before
+// COMMIT, as in a placement, for no longer than one placement holds them.
+// The batch's order rows stay locked for the whole transaction, but a
+// confirm of a due order fails anyway and a cancel of one would find it
+// EXPIRED.
+//
+// READ COMMITTED, because at REPEATABLE READ the locking range read on
+// (status, expires_at) would also lock the gap after the last due order,
+// where every new order's index entry goes: placements would wait for the
+// sweep. At READ COMMITTED InnoDB locks only the rows it returns. A
+// confirm that holds an order keeps it out of the batch; a confirm that
+// comes while the batch holds it waits, then finds it EXPIRED. On a Galera
+// cluster SKIP LOCKED sees only its node's locks: two replicas on
+// different nodes may pick the same order, and certification aborts one of
+// them as a deadlock, which the runner retries, then finding it EXPIRED.
+func (s *OrderStore) Expire(ctx context.Context, now time.Time, limit int) (int, error) {
+	var n int
+	var evs []events.Event
+	err := s.db.txWith(ctx, "expire orders", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, func(ctx context.Context, tx *sql.Tx) error {
+		n, evs = 0, nil
+		orders, err := lockDue(ctx, tx, now, limit)
+		if err != nil || len(orders) == 0 {
+			return err
+		}
+		ids := make([]any, len(orders))
+		var items []ordering.Item
+		var moves []catalog.Movement
+		history := make([]ordering.Event, len(orders))
+		for i := range orders {
+			o := &orders[i]
+			o.Expire(now)
+			ids[i] = o.ID[:]
+			items = append(items, o.Items...)
+			ms, err := orderMovements(ctx, *o, 1, catalog.Expired, catalog.ReasonExpired)
+			if err != nil {
+				return err
+			}
+			moves = append(moves, ms...)
+			if history[i], err = event(ctx, o.ID, ordering.EventExpired, now); err != nil {
+				return err
+			}
+			e, err := s.db.orderEvent(events.OrderExpired, *o)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, e)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE status = ? AND id IN (`+placeholders(len(ids))+`)`,
+			append([]any{string(ordering.Expired), now, string(ordering.Created)}, ids...)...)
+		if err != nil {
+			return err
+		}
+		if changed, err := res.RowsAffected(); err != nil || changed != int64(len(ids)) {
+			if err == nil {
+				err = fmt.Errorf("expired %d of the %d orders locked", changed, len(ids))
+			}
+			return err
+		}
+		if err := insertEvents(ctx, tx, history...); err != nil {
+			return err
+		}
+		if err := insertMovements(ctx, tx, moves); err != nil {
+			return err
+		}
+		if err := insertOutbox(ctx, tx, evs...); err != nil {
+			return err
+		}
+		refilled, err := s.giveBack(ctx, tx, items, now)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, refilled...)
+		n = len(orders)
+		return nil
+	})
+	if err == nil {
+		s.db.committed(evs...)
+	}
+	return n, err
+}
+
+// lockDue locks at most limit CREATED orders due by now that no other
+// transaction holds, and returns them with their items.
+func lockDue(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]ordering.Order, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders
+		WHERE status = ? AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+		string(ordering.Created), now, limit)
+	if err != nil {
 		return nil, err
 	}
-	qty := make(map[uuid.UUID]int64, len(o.Items))
-	for _, it := range o.Items {
-		qty[it.ProductID] = it.Qty
+	var orders []ordering.Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		orders = append(orders, o)
 	}
-	items := make([]ordering.Item, len(empty))
-	for i, p := range empty {
-		items[i] = ordering.Item{ProductID: p.ID, Qty: qty[p.ID]}
-		empty[i].Stock += qty[p.ID]
-		empty[i].Version++
-		empty[i].UpdatedAt = o.UpdatedAt
-	}
-	if _, err := addStock(ctx, tx, items, o.UpdatedAt, ""); err != nil {
+	rows.Close()
+	if err := rows.Err(); err != nil || len(orders) == 0 {
 		return nil, err
 	}
-	return s.db.writeStockEvents(ctx, tx, empty)
+	byID := make(map[uuid.UUID]int, len(orders))
+	ids := make([]any, len(orders))
+	for i, o := range orders {
+		byID[o.ID] = i
+		ids[i] = o.ID[:]
+	}
+	items, err := tx.QueryContext(ctx, `SELECT order_id, product_id, qty, unit_price_cents, subtotal_cents FROM order_items
+		WHERE order_id IN (`+placeholders(len(ids))+`) ORDER BY order_id, product_id FOR UPDATE`, ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer items.Close()
+	for items.Next() {
+		var order uuid.UUID
+		var it ordering.Item
+		if err := items.Scan(&order, &it.ProductID, &it.Qty, &it.UnitPriceCents, &it.SubtotalCents); err != nil {
+			return nil, err
+		}
+		o := &orders[byID[order]]
+		o.Items = append(o.Items, it)
+	}
+	return orders, items.Err()
+}
+
+// Events lists an order's history newest first.
+func (s *OrderStore) Events(ctx context.Context, q ordering.EventQuery) (page.Page[ordering.Event], error) {
+	return history(ctx, s.db, "list order events", "order_events", eventColumns, "order_id", q.OrderID, "orders",
+		q.Page, scanEvent, func(e ordering.Event) page.Cursor { return page.Cursor{Created: e.CreatedAt, ID: e.ID} },
+		orderNotFound(q.OrderID))
 }

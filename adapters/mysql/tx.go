@@ -137,8 +137,14 @@ func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) 
 // send their locking statement last (see OrderStore.Place): a round trip
 // added before it costs throughput, not time under a row lock.
 func (db *DB) tx(ctx context.Context, op string, fn func(context.Context, *sql.Tx) error) error {
+	return db.txWith(ctx, op, nil, fn)
+}
+
+// txWith is tx with the given options, such as an isolation level (which
+// costs one more round trip, before the transaction begins).
+func (db *DB) txWith(ctx context.Context, op string, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error {
 	return db.run(ctx, op, func(ctx context.Context) error {
-		tx, err := db.BeginTx(ctx, nil)
+		tx, err := db.BeginTx(ctx, opts)
 		if err != nil {
 			return err
 		}

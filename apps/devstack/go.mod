@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/b2borders/platform/adapters v0.0.0
 	github.com/b2borders/platform/apps v0.0.0
+	github.com/b2borders/platform/core v0.0.0
 	github.com/b2borders/platform/migrations v0.0.0
 	github.com/dolthub/go-mysql-server v0.20.0
 	github.com/dolthub/vitess v0.0.0-20250512224608-8fb9c6ea092c
@@ -17,7 +18,6 @@ require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/Masterminds/squirrel v1.5.4 // indirect
 	github.com/aws/aws-lambda-go v1.55.1 // indirect
-	github.com/b2borders/platform/core v0.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dolthub/flatbuffers/v23 v23.3.3-dh.2 // indirect

@@ -19,6 +19,7 @@ import (
 	orchestratorapp "github.com/b2borders/platform/apps/wire/orchestrator"
 	"github.com/b2borders/platform/apps/wire/ordersapi"
 	"github.com/b2borders/platform/apps/wire/shell"
+	"github.com/b2borders/platform/core/ordering"
 	"github.com/b2borders/platform/migrations"
 )
 
@@ -31,6 +32,7 @@ type config struct {
 	customersPort    int
 	ordersPort       int
 	orchestratorPort int
+	reservationTTL   time.Duration
 	sampleData       bool
 }
 
@@ -56,6 +58,7 @@ func loadConfig(env *shell.Env) config {
 		customersPort:    env.Port("CUSTOMERS_PORT", customersapi.DefaultPort),
 		ordersPort:       env.Port("ORDERS_PORT", ordersapi.DefaultPort),
 		orchestratorPort: env.Port("ORCHESTRATOR_PORT", orchestratorapp.DefaultPort),
+		reservationTTL:   env.DurationOrOff("RESERVATION_TTL", ordering.DefaultReservationTTL),
 		sampleData:       true,
 	}
 }
@@ -161,6 +164,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 		MySQL:     mysql.Config{DSN: withDB(server, "orders_db"), Schema: migrations.Orders, MaxOpenConns: conns},
 		Auth:      cfg.auth,
 		Customers: customersclient.Config{BaseURL: s.customersURL, ServiceToken: cfg.auth.ServiceToken},
+		Ordering:  ordering.Config{ReservationTTL: cfg.reservationTTL},
 	}, log))
 	if err != nil {
 		return nil, err

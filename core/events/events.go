@@ -31,7 +31,8 @@ const (
 	OrderCanceled  Type = "order.canceled"
 	OrderExpired   Type = "order.expired"
 	// ProductStockChanged announces a product's stock: every change an
-	// operator makes (a product created with stock, a PATCH of its stock),
+	// operator makes (a product created, a PATCH of its stock, a stock
+	// adjustment),
 	// and of the changes orders make, those that empty a product or give
 	// stock back to an empty one. See catalog.AnnounceStock.
 	ProductStockChanged Type = "product.stock_changed"

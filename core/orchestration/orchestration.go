@@ -148,11 +148,12 @@ func (s *Service) CreateAndConfirm(ctx context.Context, r Request) (Result, erro
 		// A retry of a run that finished: the order is already what the
 		// client asked for, and asking again would only replay.
 		return Result{Customer: c, Order: o}, nil
-	case ordering.Canceled:
+	case ordering.Canceled, ordering.Expired:
 		// Confirming under the key would replay the confirmation stored
-		// before the cancel, claiming a state the order no longer has.
+		// before the cancel, claiming a state the order no longer has; an
+		// expired order was never confirmed and cannot be now.
 		return Result{}, errs.New(errs.InvalidTransition,
-			"order %s placed under this idempotency key has been canceled", o.ID)
+			"order %s placed under this idempotency key is %s", o.ID, o.Status)
 	}
 	o, err = s.orders.Confirm(ctx, o.ID, r.IdempotencyKey)
 	if err != nil {

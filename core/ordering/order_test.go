@@ -125,3 +125,51 @@ func TestDraftShortages(t *testing.T) {
 		t.Fatalf("shortages %+v, want %+v", short, want)
 	}
 }
+
+func TestDeadline(t *testing.T) {
+	deadline := time.Date(2026, 5, 1, 12, 30, 0, 0, time.UTC)
+	o := Order{Status: Created, ExpiresAt: &deadline}
+	before := o
+	if changed, err := before.Confirm(deadline.Add(-time.Microsecond)); !changed || err != nil {
+		t.Fatalf("confirm before the deadline: %v, %v", changed, err)
+	}
+	late := o
+	if _, err := late.Confirm(deadline); !errs.Is(err, errs.InvalidTransition) || late.Status != Created {
+		t.Fatalf("confirm at the deadline: %v, %s", err, late.Status)
+	}
+	canceled := o
+	if restock, err := canceled.Cancel(deadline.Add(time.Hour), time.Minute); !restock || err != nil || canceled.Status != Canceled {
+		t.Fatalf("cancel past the deadline, before the sweep: %v, %v", restock, err)
+	}
+	expired := o
+	expired.Expire(deadline)
+	if expired.Status != Expired || expired.Due(deadline) {
+		t.Fatalf("expired: %s, due %v", expired.Status, expired.Due(deadline))
+	}
+	for _, op := range []func(*Order) error{
+		func(o *Order) error { _, err := o.Confirm(deadline); return err },
+		func(o *Order) error { _, err := o.Cancel(deadline, time.Hour); return err },
+	} {
+		e := expired
+		if err := op(&e); !errs.Is(err, errs.InvalidTransition) || !strings.Contains(err.Error(), "EXPIRED") || e.Status != Expired {
+			t.Fatalf("on an EXPIRED order: %v, %s", err, e.Status)
+		}
+	}
+	if st, ok := ParseStatus("EXPIRED"); !ok || st != Expired {
+		t.Fatal("EXPIRED does not parse")
+	}
+}
+
+func TestSweepInterval(t *testing.T) {
+	for ttl, want := range map[time.Duration]time.Duration{
+		0:                0,
+		2 * time.Second:  time.Second,
+		5 * time.Second:  time.Second,
+		30 * time.Second: 3 * time.Second,
+		30 * time.Minute: 30 * time.Second,
+	} {
+		if got := SweepInterval(ttl); got != want {
+			t.Errorf("SweepInterval(%s) = %s, want %s", ttl, got, want)
+		}
+	}
+}

@@ -35,6 +35,8 @@ type Draft struct {
 	CustomerID uuid.UUID
 	Lines      []Line
 	CreatedAt  time.Time
+	// ExpiresAt is the deadline of the order's reservation; nil for none.
+	ExpiresAt *time.Time
 	// Claim, when set, makes placing the draft idempotent.
 	Claim *idempotency.Claim
 }
@@ -70,6 +72,14 @@ var ErrStockMoved = errors.New("stock or price changed")
 // transaction: it happens whole or not at all, whatever runs beside it.
 // Every method wraps its errors with its operation; a database that is
 // down, too slow or too contended is errs.DependencyUnavailable.
+//
+// Every change of an order's status writes one Event in its transaction,
+// and every change of a product's stock one catalog.Movement (kind Placed,
+// Canceled or Expired, with the order's id), so that the order's history is
+// complete and each product's stock stays the sum of its movements. Both
+// name the actor and request id the context carries (see package audit)
+// and have UUIDv7 ids; their time is the order's UpdatedAt after the
+// change.
 type Store interface {
 	// Prices returns the price of each product in ids that exists. They may
 	// come from a cache: Place never trusts them.
@@ -77,34 +87,61 @@ type Store interface {
 	// Stock reads the price and stock of each product in ids that exists,
 	// as they are now.
 	Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Stock, error)
-	// Place writes o with its items and takes their stock, but only if every
-	// product still has the item's unit price and stock for its quantity;
-	// otherwise it writes nothing and returns ErrStockMoved. With a claim,
-	// the key is recorded with the order; a key recorded before writes
-	// nothing and returns *idempotency.UsedError.
+	// Place writes o with its items, its Placed event and a Placed movement
+	// per item, and takes their stock, but only if every product still has
+	// the item's unit price and stock for its quantity; otherwise it writes
+	// nothing and returns ErrStockMoved. With a claim, the key is recorded
+	// with the order; a key recorded before writes nothing and returns
+	// *idempotency.UsedError. The time the product rows stay locked must not
+	// grow with what is written beside them: the stock UPDATE that locks
+	// them comes after every insert, right before COMMIT.
 	Place(ctx context.Context, o Order, claim *idempotency.Claim) error
 	// Get returns an order with its items; errs.NotFound when there is none.
 	Get(ctx context.Context, id uuid.UUID) (Order, error)
 	Search(ctx context.Context, q Query) (page.Page[Order], error)
-	// Confirm locks the order, applies fn, stores the order and records
-	// render's bytes under claim's key, all at once, and returns the bytes.
-	// A key recorded before writes nothing and returns
-	// *idempotency.UsedError.
+	// Confirm locks the order, applies fn, stores the order (with a
+	// Confirmed event when its status changed) and records render's bytes
+	// under claim's key, all at once, and returns the bytes. A key recorded
+	// before writes nothing and returns *idempotency.UsedError. The order
+	// row's lock is what keeps a confirm and the expiry sweep from both
+	// taking the order: whichever locks it first decides.
 	Confirm(ctx context.Context, id uuid.UUID, claim idempotency.Claim,
 		fn func(*Order) error, render func(Order) ([]byte, error)) ([]byte, error)
-	// Cancel locks the order, applies fn and stores the order; when fn
-	// returns true, the stock of its items is given back in the same
-	// transaction.
+	// Cancel locks the order, applies fn and stores the order, with a
+	// Canceled event when its status changed; when fn returns true, the
+	// stock of its items is given back in the same transaction, with a
+	// Canceled movement per item.
 	Cancel(ctx context.Context, id uuid.UUID, fn func(*Order) (restock bool, err error)) (Order, error)
+	// Expire makes at most limit CREATED orders whose deadline is at or
+	// before now EXPIRED, in one transaction, and gives their stock back
+	// with an Expired event per order and an Expired movement per item. It
+	// skips orders another transaction holds (a confirm, a cancel, another
+	// replica's sweep): those are decided by that transaction, or taken by
+	// a later sweep. It returns how many orders it expired.
+	Expire(ctx context.Context, now time.Time, limit int) (int, error)
+	// Events lists an order's history newest first; errs.NotFound when the
+	// order does not exist.
+	Events(ctx context.Context, q EventQuery) (page.Page[Event], error)
 	// ForgetKey deletes claim's key if it expired by now, so that the
 	// command can run again under it.
 	ForgetKey(ctx context.Context, claim idempotency.Claim, now time.Time) error
+}
+
+// EventQuery asks for a page of one order's history.
+type EventQuery struct {
+	OrderID uuid.UUID
+	Page    page.Request
 }
 
 // Config tunes the use cases.
 type Config struct {
 	// CancelWindow is how long after confirmation an order may be canceled.
 	CancelWindow time.Duration
+	// ReservationTTL is how long a placed order holds its stock unless it
+	// is confirmed; after it, the order cannot be confirmed, and the sweep
+	// (ExpireDue) makes it EXPIRED and gives the stock back. Zero turns
+	// expiry off: orders get no deadline, and confirms do not check one.
+	ReservationTTL time.Duration
 	// IdempotencyTTL is how long a key is remembered.
 	IdempotencyTTL time.Duration
 	// Now is the clock; nil is time.Now.
@@ -113,6 +150,10 @@ type Config struct {
 
 // Defaults for Config's zero fields.
 const DefaultCancelWindow = 10 * time.Minute
+
+// DefaultReservationTTL is the reservation TTL a service is configured
+// with when its configuration names none; in Config, zero means off.
+const DefaultReservationTTL = 30 * time.Minute
 
 // IdempotencyKeyField names the key in validation errors; each transport
 // says how its clients send it.
@@ -237,6 +278,10 @@ func (s *Service) Place(ctx context.Context, r PlaceRequest) (o Order, replayed 
 		return Order{}, false, err
 	}
 	d.CreatedAt = s.now()
+	if s.cfg.ReservationTTL > 0 {
+		at := d.CreatedAt.Add(s.cfg.ReservationTTL)
+		d.ExpiresAt = &at
+	}
 	if r.IdempotencyKey != "" {
 		d.Claim = &idempotency.Claim{
 			Scope:       idempotency.PlaceOrder,
@@ -335,6 +380,11 @@ func (s *Service) Confirm(ctx context.Context, id uuid.UUID, key string, render 
 			ExpiresAt:   now.Add(s.cfg.IdempotencyTTL),
 		}
 		body, err := s.store.Confirm(ctx, id, claim, func(o *Order) error {
+			if s.cfg.ReservationTTL <= 0 {
+				// Expiry is off: no deadline is enforced, not even one an
+				// order got while it was on, since no sweep would release it.
+				o.ExpiresAt = nil
+			}
 			_, err := o.Confirm(now)
 			return err
 		}, render)
@@ -359,4 +409,45 @@ func (s *Service) Cancel(ctx context.Context, id uuid.UUID) (Order, error) {
 	return s.store.Cancel(ctx, id, func(o *Order) (bool, error) {
 		return o.Cancel(now, s.cfg.CancelWindow)
 	})
+}
+
+// ExpireBatch bounds the orders one sweep transaction expires: enough to
+// clear a backlog quickly, few enough that the transaction stays short.
+const ExpireBatch = 100
+
+// ExpireDue makes every CREATED order whose reservation ran out EXPIRED and
+// gives its stock back, a batch per transaction, and returns how many it
+// expired. Every replica may run it at once: a batch skips the orders
+// another transaction holds, so no order is expired twice, and an order
+// being confirmed ends either CONFIRMED or EXPIRED. It does nothing while
+// expiry is off.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	if s.cfg.ReservationTTL <= 0 {
+		return 0, nil
+	}
+	now := s.now()
+	total := 0
+	for {
+		n, err := s.store.Expire(ctx, now, ExpireBatch)
+		total += n
+		if err != nil || n < ExpireBatch {
+			return total, err
+		}
+	}
+}
+
+// SweepInterval is how often a replica sweeps for expired reservations,
+// given the TTL: a tenth of it, so an order is EXPIRED within about a tenth
+// of its TTL after its deadline, but at least every 30s and at most every
+// second. Zero when expiry is off.
+func SweepInterval(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return 0
+	}
+	return min(max(ttl/10, time.Second), 30*time.Second)
+}
+
+// Events lists an order's history, newest first.
+func (s *Service) Events(ctx context.Context, q EventQuery) (page.Page[Event], error) {
+	return s.store.Events(ctx, q)
 }

@@ -15,3 +15,12 @@ INSERT IGNORE INTO orders_db.products (id, sku, name, price_cents, stock, versio
     (UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710004'), 'KEYBOARD-MECH', 'Mechanical keyboard', 9900, 500, 1, '2026-01-05 09:13:00.000000', '2026-01-05 09:13:00.000000'),
     (UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710005'), 'HEADSET-ANC', 'Noise-cancelling headset', 24900, 80, 1, '2026-01-05 09:14:00.000000', '2026-01-05 09:14:00.000000'),
     (UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710006'), 'CABLE-HDMI-2M', 'HDMI cable 2 m', 1500, 2000, 1, '2026-01-05 09:15:00.000000', '2026-01-05 09:15:00.000000');
+
+-- Each product's ledger opens with its initial stock, so that its stock is
+-- the sum of its movements (the movement takes the product's id, as the
+-- migration that opened the ledger does).
+INSERT IGNORE INTO orders_db.stock_movements (id, product_id, delta, kind, reason, order_id, actor, request_id, created_at)
+SELECT p.id, p.id, p.stock, 'created', 'initial stock', NULL, 'service', '', p.created_at
+FROM orders_db.products p
+WHERE p.id IN (UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710001'), UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710002'), UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710003'),
+               UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710004'), UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710005'), UNHEX('0192f3a07c1a7d2e8b3c4d5e6f710006'));

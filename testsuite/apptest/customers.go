@@ -51,6 +51,9 @@ type OrdersOptions struct {
 	Now func() time.Time
 	// DBTimeout bounds its database calls; zero is the service's default.
 	DBTimeout time.Duration
+	// ReservationTTL is how long a placed order holds its stock; zero
+	// turns expiry off.
+	ReservationTTL time.Duration
 	// Events configures its outbox, feed and webhooks; the zero value runs
 	// no dispatcher.
 	Events ordersapi.EventsConfig
@@ -63,7 +66,7 @@ func StartOrders(t testing.TB, o OrdersOptions) Service {
 		MySQL:     mysql.Config{DSN: o.DSN, Schema: migrations.Orders, MaxOpenConns: PoolSize, Timeout: o.DBTimeout},
 		Auth:      Auth,
 		Customers: customersclient.Config{BaseURL: o.CustomersURL, ServiceToken: ServiceToken},
-		Ordering:  ordering.Config{Now: o.Now},
+		Ordering:  ordering.Config{Now: o.Now, ReservationTTL: o.ReservationTTL},
 		Events:    o.Events,
 	}, Logger()))
 	return Service{URL: url, App: app}

@@ -33,9 +33,23 @@ func RunProductStoreSuite(t *testing.T, newStore func(t *testing.T) catalog.Stor
 		{"UpdateFnErrorRollsBack", productUpdateFnErrorRollsBack},
 		{"UpdateUnknownIsNotFound", productUpdateUnknown},
 		{"ConcurrentUpdatesLoseNothing", productConcurrentUpdates},
+		{"CreateOpensTheLedger", productCreateOpensLedger},
+		{"UpdateOfStockWritesTheDifference", productUpdateWritesSet},
+		{"AdjustMovesStockRelatively", productAdjust},
+		{"AdjustRefusesBadInputAndWritesNothing", productAdjustInvalid},
+		{"AdjustBelowZeroIsRefusedWhole", productAdjustBelowZero},
+		{"AdjustUnknownIsNotFound", productAdjustUnknown},
+		{"ConcurrentAdjustmentsLoseNothing", productConcurrentAdjustments},
+		{"ConcurrentAdjustmentsAndUpdatesKeepTheLedger", productConcurrentAdjustAndSet},
+		{"MovementsPageNewestFirst", productMovementsPages},
+		{"MovementsOfUnknownIsNotFound", productMovementsUnknown},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t)) })
+		t.Run(c.name, func(t *testing.T) {
+			s := newStore(t)
+			c.run(t, s)
+			CheckLedger(t, s)
+		})
 	}
 }
 

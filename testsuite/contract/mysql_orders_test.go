@@ -26,7 +26,14 @@ import (
 // over a fresh, migrated orders database that lives as long as t.
 func openOrdersDB(t *testing.T, conns ...int) *mysql.DB {
 	t.Helper()
-	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
+	return openDSN(t, dbtest.NewDatabase(t), conns...)
+}
+
+// openDSN returns a pool of its own (at most conns connections) over the
+// orders database at dsn, migrated, that lives as long as t.
+func openDSN(t *testing.T, dsn string, conns ...int) *mysql.DB {
+	t.Helper()
+	cfg := mysql.Config{DSN: dsn, Schema: migrations.Orders}
 	if len(conns) > 0 {
 		cfg.MaxOpenConns = conns[0]
 	}
@@ -46,11 +53,13 @@ func TestMySQLProductStore(t *testing.T) {
 
 func TestMySQLOrderStore(t *testing.T) {
 	contract.RunOrderStoreSuite(t, func(t *testing.T) contract.OrderStores {
-		db := openOrdersDB(t)
+		dsn := dbtest.NewDatabase(t)
+		db := openDSN(t, dsn)
 		return contract.OrderStores{
 			Products: mysql.NewProductStore(db),
 			Orders:   mysql.NewOrderStore(db),
 			Keys:     mysql.NewIdempotencyStore(db),
+			Replica:  func() ordering.Store { return mysql.NewOrderStore(openDSN(t, dsn)) },
 		}
 	})
 }
@@ -413,4 +422,5 @@ func TestMySQLContendedOrdersNeverConflictOnSnapshots(t *testing.T) {
 			t.Errorf("product %s: stock %d + %d units in live orders, want %d", id, left, taken, stock)
 		}
 	}
+	contract.CheckLedger(t, mysql.NewProductStore(db))
 }

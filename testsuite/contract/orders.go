@@ -29,6 +29,9 @@ type OrderStores struct {
 	Products catalog.Store
 	Orders   ordering.Store
 	Keys     idempotency.Purger
+	// Replica returns another order store over the same data, as another
+	// replica of the service has: a connection pool of its own.
+	Replica func() ordering.Store
 }
 
 // RunOrderStoreSuite proves an ordering.Store, mostly through the ordering
@@ -63,9 +66,24 @@ func RunOrderStoreSuite(t *testing.T, newStores func(t *testing.T) OrderStores) 
 		{"CancelConfirmedOnlyWithinWindow", orderCancelWindow},
 		{"ExpiredKeyCanBeUsedAgain", orderExpiredKeyReused},
 		{"PurgeForgetsExpiredKeysOnly", orderPurge},
+		{"EveryChangeIsInTheHistoryAndTheLedger", orderHistory},
+		{"EventsOfUnknownIsNotFound", orderEventsUnknown},
+		{"PlaceWithTTLSetsTheDeadline", orderPlaceDeadline},
+		{"SweepExpiresDueOrdersOnce", orderSweep},
+		{"ConfirmPastTheDeadlineIsRefused", orderConfirmPastDeadline},
+		{"CancelPastTheDeadlineBeforeTheSweep", orderCancelPastDeadline},
+		{"ExpiryOffEnforcesNoDeadline", orderExpiryOff},
+		{"SweepRacingConfirmsTakesEachOrderOnce", orderSweepRacesConfirm},
+		{"SweepRacingCancelsGivesStockBackOnce", orderSweepRacesCancel},
+		{"TwoReplicasSweepingExpireEachOrderOnce", orderTwoSweepers},
+		{"ABacklogIsSweptInBatches", orderSweepBacklog},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.run(t, newOrderEnv(t, newStores(t))) })
+		t.Run(c.name, func(t *testing.T) {
+			e := newOrderEnv(t, newStores(t))
+			c.run(t, e)
+			CheckLedger(t, e.Products)
+		})
 	}
 }
 

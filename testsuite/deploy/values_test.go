@@ -35,7 +35,7 @@ var serviceDirs = []string{"apps/wire", "apps/customers-api", "apps/orders-api",
 // platformVars are set by the platform a service runs on, never by its operator.
 var platformVars = []string{"AWS_LAMBDA_RUNTIME_API"}
 
-var envRead = regexp.MustCompile(`(?:env\.(?:String|Secret|Required|Optional|Port|Int|Duration|URL)|os\.(?:Getenv|LookupEnv))\("([A-Z][A-Z0-9_]*)"`)
+var envRead = regexp.MustCompile(`(?:env\.(?:String|Secret|Required|Optional|Port|Int|Duration|DurationOrOff|URL)|os\.(?:Getenv|LookupEnv))\("([A-Z][A-Z0-9_]*)"`)
 
 // readVars returns every variable the Go code under dirs reads.
 func readVars(t *testing.T, root string, dirs ...string) []string {
@@ -140,6 +140,7 @@ func TestEnvExampleValuesAreTheDefaults(t *testing.T) {
 		"DB_TIMEOUT":           mysql.DefaultTimeout.String(),
 		"CANCEL_WINDOW":        ordering.DefaultCancelWindow.String(),
 		"IDEMPOTENCY_TTL":      idempotency.DefaultTTL.String(),
+		"RESERVATION_TTL":      ordering.DefaultReservationTTL.String(),
 		"EVENT_RETENTION":      events.DefaultRetention.String(),
 		"WEBHOOK_TIMEOUT":      events.DefaultTimeout.String(),
 		"WEBHOOK_MAX_ATTEMPTS": strconv.Itoa(events.DefaultMaxAttempts),

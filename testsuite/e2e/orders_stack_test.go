@@ -27,6 +27,8 @@ type ordersStack struct {
 	orders    *apptest.Client
 	// ordersDSN is orders-api's database, for more replicas on it.
 	ordersDSN string
+	// ttl is every orders-api replica's reservation TTL; zero is off.
+	ttl time.Duration
 }
 
 // ordersClock is a service clock a test can move forward, so an order can
@@ -40,7 +42,14 @@ func (c *ordersClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // newOrdersStack boots both services; clock, when not nil, is orders-api's.
 func newOrdersStack(t *testing.T, clock *ordersClock) *ordersStack {
 	t.Helper()
-	s := &ordersStack{customersSvc: apptest.StartCustomers(t), ordersDSN: dbtest.NewDatabase(t)}
+	return newExpiringStack(t, clock, 0)
+}
+
+// newExpiringStack boots both services, orders-api with reservations that
+// expire after ttl (zero: never).
+func newExpiringStack(t *testing.T, clock *ordersClock, ttl time.Duration) *ordersStack {
+	t.Helper()
+	s := &ordersStack{customersSvc: apptest.StartCustomers(t), ordersDSN: dbtest.NewDatabase(t), ttl: ttl}
 	s.customers = &apptest.Client{
 		Base:  s.customersSvc.URL,
 		Token: apptest.OperatorToken(t),
@@ -54,7 +63,7 @@ func newOrdersStack(t *testing.T, clock *ordersClock) *ordersStack {
 // returns an operator client for it.
 func (s *ordersStack) bootOrders(t *testing.T, clock *ordersClock) *apptest.Client {
 	t.Helper()
-	o := apptest.OrdersOptions{DSN: s.ordersDSN, CustomersURL: s.customersSvc.URL}
+	o := apptest.OrdersOptions{DSN: s.ordersDSN, CustomersURL: s.customersSvc.URL, ReservationTTL: s.ttl}
 	if clock != nil {
 		o.Now = clock.Now
 	}
@@ -94,6 +103,55 @@ type ordersOrder struct {
 	UpdatedAt   string       `json:"updated_at"`
 	ConfirmedAt *string      `json:"confirmed_at"`
 	CanceledAt  *string      `json:"canceled_at"`
+	ExpiresAt   *string      `json:"expires_at"`
+}
+
+type ordersMovement struct {
+	ID        string  `json:"id"`
+	ProductID string  `json:"product_id"`
+	Delta     int64   `json:"delta"`
+	Kind      string  `json:"kind"`
+	Reason    string  `json:"reason"`
+	OrderID   *string `json:"order_id"`
+	Actor     string  `json:"actor"`
+	RequestID *string `json:"request_id"`
+	CreatedAt string  `json:"created_at"`
+}
+
+type ordersEvent struct {
+	ID        string  `json:"id"`
+	OrderID   string  `json:"order_id"`
+	Type      string  `json:"type"`
+	Actor     string  `json:"actor"`
+	RequestID *string `json:"request_id"`
+	CreatedAt string  `json:"created_at"`
+}
+
+// movements lists a product's movements, newest first.
+func (s *ordersStack) movements(t *testing.T, productID string) []ordersMovement {
+	t.Helper()
+	return ordersAll(t, s.orders, "/products/"+productID+"/movements", 100, func(m ordersMovement) string { return m.ID })
+}
+
+// events lists an order's events, newest first.
+func (s *ordersStack) events(t *testing.T, orderID string) []ordersEvent {
+	t.Helper()
+	return ordersAll(t, s.orders, "/orders/"+orderID+"/events", 100, func(e ordersEvent) string { return e.ID })
+}
+
+// checkLedger fails t unless every product's stock is the sum of its
+// movements, as the API lists them. The race tests end with it.
+func (s *ordersStack) checkLedger(t *testing.T) {
+	t.Helper()
+	for _, p := range ordersAll(t, s.orders, "/products", 100, func(p ordersProduct) string { return p.ID }) {
+		var sum int64
+		for _, m := range s.movements(t, p.ID) {
+			sum += m.Delta
+		}
+		if sum != p.Stock {
+			t.Errorf("ledger: product %s has stock %d, its movements add up to %d", p.ID, p.Stock, sum)
+		}
+	}
 }
 
 type ordersPage[T any] struct {

@@ -557,6 +557,7 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 	if r.Header.Get("Idempotent-Replayed") != "" {
 		t.Fatal("a confirm replayed a placement's key")
 	}
+	s.checkLedger(t)
 }
 
 func TestConfirmOrder(t *testing.T) {
@@ -669,6 +670,7 @@ func TestConfirmConcurrentlyWithOneKey(t *testing.T) {
 	if s.stock(t, p.ID) != 98 {
 		t.Fatal("confirming moved stock")
 	}
+	s.checkLedger(t)
 }
 
 func TestCancelOrder(t *testing.T) {
@@ -721,6 +723,7 @@ func TestCancelOrder(t *testing.T) {
 	}
 
 	wantProblem(t, c.Do(t, "POST", "/orders/"+uuid.NewString()+"/cancel", nil), 404, "not_found")
+	s.checkLedger(t)
 }
 
 func TestCancelWindow(t *testing.T) {
@@ -790,6 +793,7 @@ func TestLastUnitsUnderConcurrency(t *testing.T) {
 			t.Fatalf("%s: %d orders written, want 10", name, n)
 		}
 	}
+	s.checkLedger(t)
 }
 
 // TestOppositeLineOrders races multi-line orders that list the same
@@ -842,6 +846,7 @@ func TestOppositeLineOrders(t *testing.T) {
 			t.Fatalf("product %s: %d in stock + %d in live orders != %d", p.SKU, got, live[p.ID], start)
 		}
 	}
+	s.checkLedger(t)
 }
 
 func TestPlaceOrderWhileCustomersAPIIsDown(t *testing.T) {

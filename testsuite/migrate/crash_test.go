@@ -32,8 +32,8 @@ import (
 	"github.com/b2borders/platform/testsuite/dbtest"
 )
 
-// step is one migration of the orders schema and the table it creates or
-// changes.
+// step is one migration of the orders schema and the table it creates,
+// changes or fills.
 type step struct {
 	version int
 	file    string
@@ -42,7 +42,7 @@ type step struct {
 
 var (
 	upFile      = regexp.MustCompile(`^(\d+)_\w+\.up\.sql$`)
-	createTable = regexp.MustCompile("(?i)(?:CREATE|ALTER) TABLE (?:IF NOT EXISTS )?`?(\\w+)`?")
+	createTable = regexp.MustCompile("(?i)(?:(?:CREATE|ALTER) TABLE (?:IF NOT EXISTS )?|INSERT INTO )`?(\\w+)`?")
 )
 
 // orderSteps lists the orders schema's migrations in order.

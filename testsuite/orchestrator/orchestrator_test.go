@@ -605,3 +605,46 @@ func TestRefusedServiceTokenIsInternal(t *testing.T) {
 		t.Errorf("stock %d, want 5", st)
 	}
 }
+
+// TestRetryOfAnExpiredOrder: a run whose confirm never reached orders-api
+// leaves its order CREATED; once its reservation expires and the sweep
+// gives the stock back, a retry with the same key must not confirm it (nor
+// place another order) and answers 409 invalid_transition in the
+// orchestrator's shape.
+func TestRetryOfAnExpiredOrder(t *testing.T) {
+	s := orchestrator.NewStackWith(t, orchestrator.Options{ReservationTTL: 2 * time.Second})
+	o := boot(t, s.Config(), apptest.ServiceToken)
+	c := s.NewCustomer(t, "ACME", "")
+	p := s.NewProduct(t, 500, 10)
+	body := request(c.ID, "expire-"+uuid.NewString(), line(p, 3))
+
+	s.OrdersProxy.Fail("/confirm", orchestrator.Unavailable, 1000)
+	failed(t, o.Do(t, http.MethodPost, route, body), http.StatusServiceUnavailable, "dependency_unavailable")
+	var placed uuid.UUID
+	if err := s.OrdersDB.QueryRow("SELECT id FROM orders").Scan(&placed); err != nil {
+		t.Fatal(err)
+	}
+	id := placed.String()
+	deadline := time.Now().Add(60 * time.Second)
+	for s.OrderStatus(t, id) != "EXPIRED" {
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s is still %s a minute after its 2s reservation", id, s.OrderStatus(t, id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := s.Stock(t, p); st != 10 {
+		t.Fatalf("stock %d after the expiry, want 10", st)
+	}
+
+	s.OrdersProxy.Fail("/confirm", 0, 0)
+	e := failed(t, o.Do(t, http.MethodPost, route, body), http.StatusConflict, "invalid_transition")
+	if !strings.Contains(e.Error.Message, "EXPIRED") {
+		t.Errorf("message %q does not name the state", e.Error.Message)
+	}
+	if rows := s.OrderRows(t); !equalRows(rows, map[string]int{"EXPIRED": 1}) {
+		t.Errorf("orders by status %v, want the one EXPIRED order", rows)
+	}
+	if st := s.Stock(t, p); st != 10 {
+		t.Errorf("stock %d after the retry, want 10", st)
+	}
+}

@@ -42,9 +42,21 @@ type Stack struct {
 // NewStack boots both services.
 func NewStack(t testing.TB) *Stack {
 	t.Helper()
+	return NewStackWith(t, Options{})
+}
+
+// Options change how a stack's services run.
+type Options struct {
+	// ReservationTTL is orders-api's; zero turns expiry off.
+	ReservationTTL time.Duration
+}
+
+// NewStackWith boots both services with o.
+func NewStackWith(t testing.TB, o Options) *Stack {
+	t.Helper()
 	customers := apptest.StartCustomers(t)
 	dsn := dbtest.NewDatabase(t)
-	ordersURL := apptest.StartOrders(t, apptest.OrdersOptions{DSN: dsn, CustomersURL: customers.URL}).URL
+	ordersURL := apptest.StartOrders(t, apptest.OrdersOptions{DSN: dsn, CustomersURL: customers.URL, ReservationTTL: o.ReservationTTL}).URL
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package ordersapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -88,27 +87,18 @@ func startDispatcher(lc fx.Lifecycle, log *slog.Logger, d *events.Dispatcher) {
 // startPublisher gives committed events their place in the feed, in every
 // replica, whether or not webhooks are on.
 func startPublisher(lc fx.Lifecycle, log *slog.Logger, store *mysql.EventStore, cfg EventsConfig) {
-	every := cfg.PublishInterval
-	if every <= 0 {
-		every = DefaultPublishInterval
+	interval := cfg.PublishInterval
+	if interval <= 0 {
+		interval = DefaultPublishInterval
 	}
-	background(lc, func(ctx context.Context) {
-		t := time.NewTicker(every)
-		defer t.Stop()
+	every(lc, interval, func(ctx context.Context) {
 		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
+			n, err := store.Publish(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("publish events", "error", err.Error())
 			}
-			for {
-				n, err := store.Publish(ctx)
-				if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-					log.Warn("publish events", "error", err.Error())
-				}
-				if err != nil || n == 0 {
-					break
-				}
+			if err != nil || n == 0 {
+				return
 			}
 		}
 	})

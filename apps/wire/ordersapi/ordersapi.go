@@ -52,6 +52,7 @@ func LoadConfig(env *shell.Env) Config {
 		Ordering: ordering.Config{
 			CancelWindow:   env.Duration("CANCEL_WINDOW", ordering.DefaultCancelWindow),
 			IdempotencyTTL: env.Duration("IDEMPOTENCY_TTL", idempotency.DefaultTTL),
+			ReservationTTL: env.DurationOrOff("RESERVATION_TTL", ordering.DefaultReservationTTL),
 		},
 	}
 	cfg.Customers = customersclient.Config{
@@ -85,6 +86,7 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 		),
 		fx.Invoke(func(*shell.Server) {}),
 		fx.Invoke(startPurger),
+		fx.Invoke(startSweeper),
 		fx.Invoke(startPublisher),
 		fx.Invoke(startDispatcher),
 	)
@@ -95,6 +97,75 @@ func newHandler(log *slog.Logger, db *mysql.DB, d *events.Dispatcher, auth *http
 	ops := dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI)
 	registerEventMetrics(ops.Registry, db, d)
 	return httpapi.NewHandler(log, ops, auth, products, orders, feed)
+}
+
+// sweepTimeout bounds one sweep, so a stuck database cannot stall the loop
+// or delay shutdown for long.
+const sweepTimeout = 30 * time.Second
+
+// startSweeper expires the orders whose reservation ran out, every
+// ordering.SweepInterval of the TTL, for the app's lifetime; with expiry
+// off it starts nothing. Every replica runs it: the store's batches skip
+// the orders another replica's sweep holds, so replicas share a backlog
+// rather than fight over it, and no order is expired twice.
+func startSweeper(lc fx.Lifecycle, log *slog.Logger, svc *ordering.Service, cfg ordering.Config) {
+	interval := ordering.SweepInterval(cfg.ReservationTTL)
+	if interval <= 0 {
+		return
+	}
+	every(lc, interval, func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+		n, err := svc.ExpireDue(sctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("expire reservations", "error", err.Error(), "expired", n)
+		case n > 0:
+			log.Info("expired reservations", "count", n)
+		}
+	})
+}
+
+// every runs fn every interval from the app's start until its stop, which
+// cancels fn's context and waits for it to return.
+func every(lc fx.Lifecycle, interval time.Duration, fn func(context.Context)) {
+	background(lc, func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			fn(ctx)
+		}
+	})
+}
+
+// background runs loop in a goroutine of its own from the app's start, and
+// at its stop ends loop's context and waits for it to return.
+func background(lc fx.Lifecycle, loop func(context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				loop(ctx)
+			}()
+			return nil
+		},
+		OnStop: func(stop context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return nil
+			case <-stop.Done():
+				return stop.Err()
+			}
+		},
+	})
 }
 
 // purgeConfig tunes the loop that forgets expired idempotency keys and
@@ -135,45 +206,7 @@ func startPurging(lc fx.Lifecycle, log *slog.Logger, purger idempotency.Purger, 
 	if cfg.Retention <= 0 {
 		cfg.Retention = events.DefaultRetention
 	}
-	background(lc, func(ctx context.Context) {
-		purgeLoop(ctx, log, purger, store, cfg)
-	})
-}
-
-// background runs loop in a goroutine of its own from the app's start, and
-// at its stop ends loop's context and waits for it to return.
-func background(lc fx.Lifecycle, loop func(context.Context)) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			go func() {
-				defer close(done)
-				loop(ctx)
-			}()
-			return nil
-		},
-		OnStop: func(stop context.Context) error {
-			cancel()
-			select {
-			case <-done:
-				return nil
-			case <-stop.Done():
-				return stop.Err()
-			}
-		},
-	})
-}
-
-func purgeLoop(ctx context.Context, log *slog.Logger, purger idempotency.Purger, store eventPurger, cfg purgeConfig) {
-	t := time.NewTicker(cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(lc, cfg.Interval, func(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, purgeTimeout)
 		n, err := purger.Purge(pctx, cfg.Now().UTC())
 		cancel()
@@ -192,5 +225,5 @@ func purgeLoop(ctx context.Context, log *slog.Logger, purger idempotency.Purger,
 		case n > 0:
 			log.Info("purged events", "count", n)
 		}
-	}
+	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/b2borders/platform/apps/wire/shell"
 	"github.com/b2borders/platform/core/idempotency"
+	"github.com/b2borders/platform/core/ordering"
 )
 
 func validEnv() map[string]string {
@@ -42,6 +43,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err := env.Err(); err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Ordering.ReservationTTL != 30*time.Minute {
+		t.Fatalf("default reservation TTL %s, want 30m", cfg.Ordering.ReservationTTL)
+	}
 	if cfg.Port != DefaultPort || cfg.Ordering.CancelWindow != 10*time.Minute || cfg.Ordering.IdempotencyTTL != 24*time.Hour {
 		t.Fatalf("defaults: port %d, cancel window %s, idempotency TTL %s", cfg.Port, cfg.Ordering.CancelWindow, cfg.Ordering.IdempotencyTTL)
 	}
@@ -55,11 +59,19 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigOverrides(t *testing.T) {
 	vars := validEnv()
-	vars["PORT"], vars["CANCEL_WINDOW"], vars["IDEMPOTENCY_TTL"] = "4002", "90s", "1h"
+	vars["PORT"], vars["CANCEL_WINDOW"], vars["IDEMPOTENCY_TTL"], vars["RESERVATION_TTL"] = "4002", "90s", "1h", "5s"
 	env := shell.MapEnv(vars)
 	cfg := LoadConfig(env)
 	if err := env.Err(); err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Ordering.ReservationTTL != 5*time.Second {
+		t.Fatalf("reservation TTL %s, want 5s", cfg.Ordering.ReservationTTL)
+	}
+	vars["RESERVATION_TTL"] = "0"
+	off := shell.MapEnv(vars)
+	if cfg := LoadConfig(off); off.Err() != nil || cfg.Ordering.ReservationTTL != 0 {
+		t.Fatalf("RESERVATION_TTL=0: %s, %v; want off", cfg.Ordering.ReservationTTL, off.Err())
 	}
 	if cfg.Port != 4002 || cfg.Ordering.CancelWindow != 90*time.Second || cfg.Ordering.IdempotencyTTL != time.Hour {
 		t.Fatalf("overrides not read: %+v", cfg)
@@ -104,6 +116,9 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"bad cancel window", "CANCEL_WINDOW", "ten minutes"},
 		{"negative cancel window", "CANCEL_WINDOW", "-1m"},
 		{"bad idempotency ttl", "IDEMPOTENCY_TTL", "0"},
+		{"bad reservation ttl", "RESERVATION_TTL", "half an hour"},
+		{"negative reservation ttl", "RESERVATION_TTL", "-5m"},
+		{"reservation ttl without a unit", "RESERVATION_TTL", "30"},
 		{"missing database", "DATABASE_URL", ""},
 		{"short service token", "SERVICE_TOKEN", "short"},
 		{"relative webhook url", "WEBHOOK_URL", "hooks.example.com/in"},
@@ -198,5 +213,56 @@ func TestPurgerRunsUntilStop(t *testing.T) {
 	defer cancel()
 	if err := lc.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+}
+
+// fakeExpiring is an order store whose only use is the sweep: it counts
+// the sweeps and fails the first, as a database that is briefly away would.
+type fakeExpiring struct {
+	ordering.Store
+	calls atomic.Int64
+	seen  chan time.Time
+}
+
+func (f *fakeExpiring) Expire(_ context.Context, now time.Time, _ int) (int, error) {
+	n := f.calls.Add(1)
+	select {
+	case f.seen <- now:
+	default:
+	}
+	if n == 1 {
+		return 0, errors.New("database away")
+	}
+	return 0, nil
+}
+
+func TestSweeperRunsUntilStop(t *testing.T) {
+	store := &fakeExpiring{seen: make(chan time.Time, 16)}
+	cfg := ordering.Config{ReservationTTL: time.Second}
+	lc := fxtest.NewLifecycle(t)
+	startSweeper(lc, slog.New(slog.DiscardHandler), ordering.NewService(store, nil, cfg), cfg)
+	lc.RequireStart()
+	for i := range 2 {
+		select {
+		case <-store.seen:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("sweep %d never ran", i+1)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lc.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+func TestNoSweeperWithExpiryOff(t *testing.T) {
+	store := &fakeExpiring{seen: make(chan time.Time, 16)}
+	lc := fxtest.NewLifecycle(t)
+	startSweeper(lc, slog.New(slog.DiscardHandler), ordering.NewService(store, nil, ordering.Config{}), ordering.Config{})
+	lc.RequireStart()
+	lc.RequireStop()
+	if store.calls.Load() != 0 {
+		t.Fatal("swept with expiry off")
 	}
 }

@@ -108,6 +108,21 @@ func (e *Env) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// DurationOrOff returns name as a Go duration that is positive, or 0 to
+// turn off what it times ("30m", "0"), or def when unset.
+func (e *Env) DurationOrOff(name string, def time.Duration) time.Duration {
+	v, ok := e.get(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		e.fail(name, "must be a positive duration such as 30m, or 0 for off, not %q", v)
+		return def
+	}
+	return d
+}
+
 // URL returns name as an absolute http(s) URL.
 func (e *Env) URL(name string) string {
 	return e.Required(name, CheckURL)
