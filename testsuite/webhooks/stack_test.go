@@ -64,7 +64,14 @@ func newStack(t *testing.T) *stack {
 // exchange with it is checked against its OpenAPI document.
 func (s *stack) replica(cfg ordersapi.EventsConfig) *apptest.Client {
 	s.t.Helper()
-	svc := apptest.StartOrders(s.t, apptest.OrdersOptions{DSN: s.dsn, CustomersURL: s.custURL, Events: cfg})
+	return s.replicaWith(apptest.OrdersOptions{Events: cfg})
+}
+
+// replicaWith boots one more orders-api with o, on the stack's database.
+func (s *stack) replicaWith(o apptest.OrdersOptions) *apptest.Client {
+	s.t.Helper()
+	o.DSN, o.CustomersURL = s.dsn, s.custURL
+	svc := apptest.StartOrders(s.t, o)
 	c := &apptest.Client{
 		Base:  svc.URL,
 		Token: apptest.OperatorToken(s.t),
