@@ -270,92 +270,43 @@ func (s *EventStore) Events(ctx context.Context, q events.FeedQuery) (events.Fee
 	return p, nil
 }
 
-// claimScan bounds the due events one claim looks at.
-const claimScan = 200
-
 // Claim leases the due, unclaimed events that are the oldest pending one of
-// their resource. Candidates are read without locks; the oldest pending seq
-// of their resources next, which drops an event whose resource has an older
-// one pending (in backoff, claimed, or not yet published): a resource only
-// gains events with higher seqs, and an event leaves pending for good, so a
-// candidate found oldest stays so until it is delivered or failed. Then one
-// short transaction locks the candidates still due and unclaimed, skipping
-// any another dispatcher is claiming at that moment (SKIP LOCKED), and
-// marks them claimed until now+lease, counting the attempt. Two dispatchers
-// on one event: one locks it, the other skips it or, once the first
-// committed, finds it claimed.
+// their resource. Candidates are read without locks, each only if its
+// resource has no older event pending (in backoff, claimed, or not yet
+// published): a resource only gains events with higher seqs, and an event
+// leaves pending for good, so a candidate found oldest stays so until it
+// is delivered or failed, and a resource whose oldest event waits holds
+// back no other resource's. Then one short transaction locks the
+// candidates by primary key, skipping any another dispatcher is claiming
+// at that moment (SKIP LOCKED), checks them again as they are committed
+// now, and marks them claimed until now+lease, counting the attempt. Two
+// dispatchers on one event: one locks it, the other skips it or, once the
+// first committed, finds it claimed.
 func (s *EventStore) Claim(ctx context.Context, now time.Time, n int, lease time.Duration) ([]events.Claim, error) {
-	type candidate struct {
-		id       uuid.UUID
-		resource string
-		seq      int64
-	}
-	var cands []candidate
+	var ids []any
 	err := s.db.run(ctx, "find due events", func(ctx context.Context) error {
-		cands = cands[:0]
-		rows, err := s.db.QueryContext(ctx, `SELECT id, resource_type, resource_id, seq FROM outbox
+		ids = ids[:0]
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM outbox o
 			WHERE delivery = 'pending' AND position IS NOT NULL
 			  AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (claimed_until IS NULL OR claimed_until < ?)
-			ORDER BY position LIMIT ?`, now, now, claimScan)
+			  AND NOT EXISTS (SELECT 1 FROM outbox older WHERE older.resource_type = o.resource_type
+			    AND older.resource_id = o.resource_id AND older.seq < o.seq AND older.delivery = 'pending')
+			ORDER BY position LIMIT ?`, now, now, n)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var c candidate
-			var rtype string
-			var rid uuid.UUID
-			if err := rows.Scan(&c.id, &rtype, &rid, &c.seq); err != nil {
+			var id []byte
+			if err := rows.Scan(&id); err != nil {
 				return err
 			}
-			c.resource = rtype + "/" + rid.String()
-			cands = append(cands, c)
+			ids = append(ids, id)
 		}
 		return rows.Err()
 	})
-	if err != nil || len(cands) == 0 {
+	if err != nil || len(ids) == 0 {
 		return nil, err
-	}
-	resources := map[string]bool{}
-	var rids []any
-	for _, c := range cands {
-		if !resources[c.resource] {
-			resources[c.resource] = true
-			_, rid, _ := strings.Cut(c.resource, "/")
-			id := uuid.MustParse(rid)
-			rids = append(rids, id[:])
-		}
-	}
-	oldest := map[string]int64{}
-	err = s.db.run(ctx, "find oldest pending events", func(ctx context.Context) error {
-		rows, err := s.db.QueryContext(ctx, `SELECT resource_type, resource_id, MIN(seq) FROM outbox
-			WHERE delivery = 'pending' AND resource_id IN (`+placeholders(len(rids))+`) GROUP BY resource_type, resource_id`, rids...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var rtype string
-			var rid uuid.UUID
-			var seq int64
-			if err := rows.Scan(&rtype, &rid, &seq); err != nil {
-				return err
-			}
-			oldest[rtype+"/"+rid.String()] = seq
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	var ids []any
-	for _, c := range cands {
-		if len(ids) < n && c.seq == oldest[c.resource] {
-			ids = append(ids, c.id[:])
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil
 	}
 	until := now.Add(lease)
 	var claims []events.Claim

@@ -153,3 +153,45 @@ func TestReceiverDownThenUp(t *testing.T) {
 	evs := settled(t, api, 6)
 	allDelivered(t, r, evs)
 }
+
+// A resource whose oldest event keeps failing holds back its own later
+// events, however many, and no other resource's.
+func TestAStuckResourceHoldsBackNoOther(t *testing.T) {
+	r := newReceiver(t)
+	var mu sync.Mutex
+	stuck := ""
+	r.answer = func(d delivered, _ int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if d.Resource == stuck && d.Seq == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}
+	s := newStack(t)
+	cfg := fast(r, 1000)
+	api := s.replica(cfg)
+	mu.Lock()
+	x := product(t, api, "STUCK-1", 1)
+	stuck = "product/" + x
+	mu.Unlock()
+	// More later events of the stuck product than a dispatcher claims at once.
+	for i := range int64(2 * events.DefaultBatch) {
+		api.Do(t, "PATCH", "/products/"+x, map[string]any{"stock": i + 2}).Want(t, http.StatusOK)
+	}
+	y := product(t, api, "FREE-1", 1)
+	eventually(t, "the other product's event is delivered", func() bool {
+		for _, d := range r.accepted() {
+			if d.Resource == "product/"+y {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range r.accepted() {
+		if d.Resource == stuck {
+			t.Errorf("%s seq %d was delivered before seq 1", d.Resource, d.Seq)
+		}
+	}
+	r.check()
+}
