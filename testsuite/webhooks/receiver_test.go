@@ -14,6 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/b2borders/platform/adapters/httpapi"
 )
 
 // secret is the endpoint's secret in every test: the Standard Webhooks
@@ -48,6 +52,33 @@ func verify(secret string, h http.Header, body []byte) error {
 		}
 	}
 	return fmt.Errorf("no valid v1 signature in %q", h.Get("webhook-signature"))
+}
+
+// webhookSchema is the OpenAPI document's WebhookEvent: every delivered
+// body must match it.
+var webhookSchema = sync.OnceValues(func() (*openapi3.Schema, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(httpapi.OrdersOpenAPI)
+	if err != nil {
+		return nil, err
+	}
+	ref, ok := doc.Components.Schemas["WebhookEvent"]
+	if !ok {
+		return nil, fmt.Errorf("the orders-api document has no WebhookEvent schema")
+	}
+	return ref.Value, nil
+})
+
+// conforms checks a delivered body against WebhookEvent.
+func conforms(body []byte) error {
+	schema, err := webhookSchema()
+	if err != nil {
+		return err
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	return schema.VisitJSON(v)
 }
 
 // delivered is one request the receiver got.
@@ -137,6 +168,9 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	if err := verify(secret, req.Header, body); err != nil || req.Header.Get("webhook-id") != d.ID {
 		r.invalid = append(r.invalid, fmt.Sprintf("%s: %v (webhook-id %q)", d.ID, err, req.Header.Get("webhook-id")))
 	}
+	if err := conforms(body); err != nil {
+		r.invalid = append(r.invalid, fmt.Sprintf("%s: the body does not match WebhookEvent: %v", d.ID, err))
+	}
 	r.inFlight[d.ID]++
 	if r.inFlight[d.ID] > 1 {
 		r.overlaps = append(r.overlaps, d.ID)
@@ -176,7 +210,8 @@ func (r *receiver) requests(id string) int {
 	return r.attempts[id]
 }
 
-// check fails the test for any delivery with a bad signature and any two
+// check fails the test for any delivery with a bad signature or a body
+// that does not match the OpenAPI document's WebhookEvent, and any two
 // deliveries of one event that overlapped.
 func (r *receiver) check() {
 	r.t.Helper()
