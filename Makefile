@@ -49,7 +49,7 @@ fuzz: ## fuzz each request body reader for FUZZTIME (5s)
 		go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./adapters/httpapi/ || exit 1; \
 	done
 
-# The contract, end-to-end and orchestrator suites again, on a MariaDB with
+# The contract, end-to-end, orchestrator and events suites again, on a MariaDB with
 # InnoDB snapshot isolation on (the default from MariaDB 11.6): there a
 # transaction that touches a row changed since its snapshot was taken fails
 # (ER_CHECKREAD, "Record has changed since last read") instead of going on.
@@ -58,8 +58,8 @@ fuzz: ## fuzz each request body reader for FUZZTIME (5s)
 # that @@innodb_snapshot_isolation is 1.
 TEST_MYSQL_DSN_SNAPSHOT ?= orders_test:orders_test@tcp(127.0.0.1:3307)/
 .PHONY: test-snapshot
-test-snapshot: testrun ## the contract, e2e and orchestrator suites on a MariaDB with snapshot isolation
-	@TEST_MYSQL_DSN='$(TEST_MYSQL_DSN_SNAPSHOT)' $(TESTRUN) -name 'make test-snapshot' -timeout 10m ./testsuite/contract/ ./testsuite/e2e/ ./testsuite/orchestrator/
+test-snapshot: testrun ## the contract, e2e, orchestrator and events suites on a MariaDB with snapshot isolation
+	@TEST_MYSQL_DSN='$(TEST_MYSQL_DSN_SNAPSHOT)' $(TESTRUN) -name 'make test-snapshot' -timeout 10m ./testsuite/contract/ ./testsuite/e2e/ ./testsuite/orchestrator/ ./testsuite/webhooks/
 
 # The Galera suite (testsuite/galera, build tag galera): orders-api replicas
 # on different nodes of a 3-node MariaDB Galera cluster that

@@ -11,5 +11,6 @@ var Module = fx.Module("httpapi",
 		NewCustomerHandler,
 		NewProductHandler,
 		NewOrderHandler,
+		NewEventHandler,
 	),
 )

@@ -270,9 +270,10 @@ func (h *OrderHandler) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// renderOrder is the confirm response stored with its key: the body every
-// replay returns, byte for byte.
-func renderOrder(o ordering.Order) ([]byte, error) {
+// RenderOrder is an order's body as GET /orders/{id} answers it (without the
+// final newline): the confirm response stored with its key, which every
+// replay returns byte for byte, and the payload of the order's events.
+func RenderOrder(o ordering.Order) ([]byte, error) {
 	return json.Marshal(NewOrderJSON(o))
 }
 
@@ -294,7 +295,7 @@ func (h *OrderHandler) confirm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	key, header := confirmKey(r)
-	c, err := h.svc.Confirm(r.Context(), id, key, renderOrder)
+	c, err := h.svc.Confirm(r.Context(), id, key, RenderOrder)
 	if err != nil {
 		return keyFieldAs(err, header)
 	}

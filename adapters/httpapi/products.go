@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,6 +32,12 @@ func NewProductJSON(p catalog.Product) ProductJSON {
 		ID: p.ID.String(), SKU: p.SKU, Name: p.Name, PriceCents: p.PriceCents, Stock: p.Stock,
 		Version: p.Version, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
 	}
+}
+
+// RenderProduct is a product's body as GET /products/{id} answers it
+// (without the final newline): the payload of its events.
+func RenderProduct(p catalog.Product) ([]byte, error) {
+	return json.Marshal(NewProductJSON(p))
 }
 
 // ETag is a product version as a strong entity tag: the version changes with

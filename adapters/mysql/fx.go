@@ -7,6 +7,7 @@ import (
 
 	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/customer"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/idempotency"
 	"github.com/b2borders/platform/core/ordering"
 )
@@ -21,6 +22,7 @@ var Module = fx.Module("mysql",
 		fx.Annotate(NewProductStore, fx.As(new(catalog.Store))),
 		fx.Annotate(NewOrderStore, fx.As(new(ordering.Store))),
 		fx.Annotate(NewIdempotencyStore, fx.As(new(idempotency.Purger))),
+		fx.Annotate(NewEventStore, fx.As(fx.Self()), fx.As(new(events.Feed)), fx.As(new(events.Dispatch))),
 	),
 )
 

@@ -49,6 +49,8 @@ type Config struct {
 	// Timeout bounds every call a store makes to the database, retries
 	// included; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Render makes the payloads of the events the stores write.
+	Render Renderers
 }
 
 // DefaultTimeout is how long a store waits on the database before it
@@ -158,7 +160,7 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{DB: db, timeout: timeout}, nil
+	return &DB{DB: db, timeout: timeout, render: c.Render}, nil
 }
 
 // refusedParam returns the one of names that is set in params and that err,

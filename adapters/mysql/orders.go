@@ -15,6 +15,7 @@ import (
 
 	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/idempotency"
 	"github.com/b2borders/platform/core/ordering"
 	"github.com/b2borders/platform/core/page"
@@ -94,8 +95,9 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 //	  blocks on the key until this one ends, then finds it recorded);
 //	INSERT the order, and its items with one multi-row INSERT;
 //	INSERT its stock movements, one multi-row INSERT, and its placed event;
+//	INSERT its order.placed event into the outbox;
 //	UPDATE products SET stock = stock - qty WHERE id IN (…) AND
-//	  stock >= qty AND price_cents = the item's unit price, with qty and
+//	  stock > qty AND price_cents = the item's unit price, with qty and
 //	  price picked per row by CASE;
 //	COMMIT, if the UPDATE changed every item's product, else ROLLBACK.
 //
@@ -105,24 +107,89 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 // the COMMIT happens under them. InnoDB walks the IN list on the primary
 // key in ascending order, and the items are sorted by product id, so every
 // placement locks in the same global order. The rows inserted before it
-// are new, visible to and locked by no one else: the ledger's rows add
-// round trips before the first lock, not time under it.
+// are new, visible to and locked by no one else: the ledger's and the
+// outbox's rows add round trips before the first lock, not time under it.
+//
+// The UPDATE takes stock only where some is left after it (stock > qty):
+// an order that empties a product is announced with a product.stock_changed
+// event (catalog.AnnounceStock), whose payload is the product after the
+// change, which this UPDATE does not return. So when the UPDATE misses a
+// product, the whole transaction runs again with stock >= qty, which may
+// empty products, and then reads the emptied ones and announces them,
+// under the locks: two more round trips, for the order that takes a
+// product's last units only (and for one that is short or priced anew,
+// which then fails as before).
 func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempotency.Claim) error {
 	moves, err := orderMovements(ctx, o, -1, catalog.Placed, catalog.ReasonPlaced)
 	if err != nil {
 		return err
 	}
-	placed, err := event(ctx, o.ID, ordering.EventPlaced, o.CreatedAt)
+	history, err := event(ctx, o.ID, ordering.EventPlaced, o.CreatedAt)
 	if err != nil {
 		return err
 	}
+	placed, err := s.db.orderEvent(events.OrderPlaced, o)
+	if err != nil {
+		return err
+	}
+	w := placement{o: o, claim: claim, moves: moves, history: history, placed: placed}
+	err = s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
+		n, err := w.write(ctx, tx, " > ")
+		if err == nil && n != int64(len(o.Items)) {
+			return errLastUnits
+		}
+		return err
+	})
+	var emptied []events.Event
+	if errors.Is(err, errLastUnits) {
+		err = s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
+			emptied = nil
+			n, err := w.write(ctx, tx, " >= ")
+			if err != nil {
+				return err
+			}
+			if n != int64(len(o.Items)) {
+				return ordering.ErrStockMoved
+			}
+			emptied, err = s.announceStock(ctx, tx, o.Items, "stock = 0")
+			return err
+		})
+	}
+	if errors.Is(err, errKeyTaken) {
+		return s.recorded(ctx, *claim)
+	}
+	if err == nil {
+		s.db.committed(append(emptied, placed)...)
+	}
+	return err
+}
+
+// errLastUnits ends a placement whose stock UPDATE missed a product that
+// may have had just the units ordered; see Place.
+var errLastUnits = errors.New("a product may be emptied")
+
+// placement is what a placement writes.
+type placement struct {
+	o       ordering.Order
+	claim   *idempotency.Claim
+	moves   []catalog.Movement
+	history ordering.Event
+	placed  events.Event
+}
+
+// write runs the statements of a placement, taking each item's stock from
+// products whose stock compares to the item's quantity by cmp (" > " or
+// " >= ") and that still have the item's price, and returns how many
+// products it changed.
+func (w placement) write(ctx context.Context, tx *sql.Tx, cmp string) (int64, error) {
+	o := w.o
 	take := newCaseUpdate(o.Items)
 	take.sql.WriteString(`UPDATE products SET stock = stock - `)
 	take.caseBy(func(it ordering.Item) int64 { return it.Qty })
 	take.sql.WriteString(`, version = version + 1, updated_at = ?`)
 	take.args = append(take.args, o.CreatedAt)
 	take.whereIDs()
-	take.sql.WriteString(` AND stock >= `)
+	take.sql.WriteString(` AND stock` + cmp)
 	take.caseBy(func(it ordering.Item) int64 { return it.Qty })
 	take.sql.WriteString(` AND price_cents = `)
 	take.caseBy(func(it ordering.Item) int64 { return it.UnitPriceCents })
@@ -134,39 +201,33 @@ func (s *OrderStore) Place(ctx context.Context, o ordering.Order, claim *idempot
 		itemArgs = append(itemArgs, o.ID[:], it.ProductID[:], it.Qty, it.UnitPriceCents, it.SubtotalCents)
 	}
 
-	err = s.db.tx(ctx, "place order "+o.ID.String(), func(ctx context.Context, tx *sql.Tx) error {
-		if claim != nil {
-			if err := insertKey(ctx, tx, *claim, o.ID); err != nil {
-				return err
-			}
+	if w.claim != nil {
+		if err := insertKey(ctx, tx, *w.claim, o.ID); err != nil {
+			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt, o.ExpiresAt); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, items, itemArgs...); err != nil {
-			return err
-		}
-		if err := insertMovements(ctx, tx, moves); err != nil {
-			return err
-		}
-		if err := insertEvents(ctx, tx, placed); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == int64(len(o.Items)) {
-			return err
-		}
-		return ordering.ErrStockMoved
-	})
-	if errors.Is(err, errKeyTaken) {
-		return s.recorded(ctx, *claim)
 	}
-	return err
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt, o.ExpiresAt); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, items, itemArgs...); err != nil {
+		return 0, err
+	}
+	if err := insertMovements(ctx, tx, w.moves); err != nil {
+		return 0, err
+	}
+	if err := insertEvents(ctx, tx, w.history); err != nil {
+		return 0, err
+	}
+	if err := insertOutbox(ctx, tx, w.placed); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // caseUpdate builds an UPDATE of several product rows whose values differ
@@ -402,7 +463,8 @@ var statusEvents = map[ordering.Status]ordering.EventType{
 }
 
 // Confirm records claim's key, then applies fn to the locked order, stores
-// it and stores render's bytes with the key, in one transaction. The key is
+// it, writes its order.confirmed event (when fn changed it) and stores
+// render's bytes with the key, in one transaction. The key is
 // inserted first, so a concurrent confirm with the same key waits on it
 // before it reads or renders anything, then finds it recorded, rolls back,
 // and replays or refuses what the first stored. When fn or render fails,
@@ -410,7 +472,9 @@ var statusEvents = map[ordering.Status]ordering.EventType{
 func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotency.Claim,
 	fn func(*ordering.Order) error, render func(ordering.Order) ([]byte, error)) ([]byte, error) {
 	var body []byte
+	var evs []events.Event
 	err := s.db.tx(ctx, "confirm order "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
+		evs = nil
 		if err := insertKey(ctx, tx, claim, id); err != nil {
 			return err
 		}
@@ -428,6 +492,9 @@ func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotenc
 		if err := saveOrder(ctx, tx, before, o); err != nil {
 			return err
 		}
+		if evs, err = s.announceOrder(ctx, tx, before, o); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, "UPDATE idempotency_keys SET response_status = 200, response_body = ? WHERE target_type = ? AND `key` = ?",
 			body, string(claim.Scope), []byte(claim.Key))
 		return err
@@ -435,15 +502,33 @@ func (s *OrderStore) Confirm(ctx context.Context, id uuid.UUID, claim idempotenc
 	if errors.Is(err, errKeyTaken) {
 		return nil, s.recorded(ctx, claim)
 	}
+	if err == nil {
+		s.db.committed(evs...)
+	}
 	return body, err
 }
 
+// announceOrder writes the event of an order's change from before to o, if
+// it is announced (ordering.Announce), into the outbox, and returns it.
+func (s *OrderStore) announceOrder(ctx context.Context, tx *sql.Tx, before, o ordering.Order) ([]events.Event, error) {
+	t, ok := ordering.Announce(before, o)
+	if !ok {
+		return nil, nil
+	}
+	e, err := s.db.orderEvent(t, o)
+	if err != nil {
+		return nil, err
+	}
+	return []events.Event{e}, insertOutbox(ctx, tx, e)
+}
+
 // Cancel applies fn to the locked order, stores it with its canceled
-// event and, when fn says so, gives its items' stock back in the same
-// transaction, with a movement per item. The product rows are locked last,
-// by one UPDATE in ascending id order, as a placement locks them.
+// event and its order.canceled event and, when fn says so, gives its
+// items' stock back in the same transaction, with a movement per item. The
+// product rows are locked last, as a placement locks them (see giveBack).
 func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering.Order) (bool, error)) (ordering.Order, error) {
 	var o ordering.Order
+	var evs []events.Event
 	err := s.db.tx(ctx, "cancel order "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
 		before, err := lockOrder(ctx, tx, id)
 		if err != nil {
@@ -455,7 +540,10 @@ func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering
 		if err != nil {
 			return err
 		}
-		if err := saveOrder(ctx, tx, before, o); err != nil || !restock {
+		if err := saveOrder(ctx, tx, before, o); err != nil {
+			return err
+		}
+		if evs, err = s.announceOrder(ctx, tx, before, o); err != nil || !restock {
 			return err
 		}
 		moves, err := orderMovements(ctx, o, 1, catalog.Canceled, catalog.ReasonCanceled)
@@ -465,16 +553,25 @@ func (s *OrderStore) Cancel(ctx context.Context, id uuid.UUID, fn func(*ordering
 		if err := insertMovements(ctx, tx, moves); err != nil {
 			return err
 		}
-		return giveBack(ctx, tx, o.Items, o.UpdatedAt)
+		refilled, err := s.giveBack(ctx, tx, o.Items, o.UpdatedAt)
+		evs = append(evs, refilled...)
+		return err
 	})
+	if err == nil {
+		s.db.committed(evs...)
+	}
 	return o, err
 }
 
-// giveBack returns items' stock to their products with one UPDATE, which
-// locks the product rows in ascending id order; items may hold a product
-// more than once (the orders of one sweep batch), and are summed per
-// product.
-func giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Time) error {
+// giveBack returns items' stock to their products; items may hold a
+// product more than once (the orders of one sweep batch), and are summed
+// per product. One UPDATE, which locks the product rows in ascending id
+// order, gives back to the products that have stock (stock > 0). The
+// products it misses had none, and their stock coming back is announced
+// (catalog.AnnounceStock): they are read, given their units and announced,
+// three more round trips for that case only. It returns their
+// product.stock_changed events.
+func (s *OrderStore) giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Time) ([]events.Event, error) {
 	sum := map[uuid.UUID]int64{}
 	var merged []ordering.Item
 	for _, it := range items {
@@ -484,21 +581,48 @@ func giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Ti
 		sum[it.ProductID] += it.Qty
 	}
 	slices.SortFunc(merged, func(a, b ordering.Item) int { return bytes.Compare(a.ProductID[:], b.ProductID[:]) })
-	give := newCaseUpdate(merged)
+	for i := range merged {
+		merged[i].Qty = sum[merged[i].ProductID]
+	}
+	n, err := addStock(ctx, tx, merged, at, " AND stock > 0")
+	if err != nil || n == int64(len(merged)) {
+		return nil, err
+	}
+	empty, err := lockedProducts(ctx, tx, merged, "stock = 0")
+	if err != nil {
+		return nil, err
+	}
+	if n+int64(len(empty)) != int64(len(merged)) {
+		return nil, fmt.Errorf("gave stock back to %d of %d products", n+int64(len(empty)), len(merged))
+	}
+	refill := make([]ordering.Item, len(empty))
+	for i, p := range empty {
+		refill[i] = ordering.Item{ProductID: p.ID, Qty: sum[p.ID]}
+		empty[i].Stock += sum[p.ID]
+		empty[i].Version++
+		empty[i].UpdatedAt = at
+	}
+	if _, err := addStock(ctx, tx, refill, at, ""); err != nil {
+		return nil, err
+	}
+	return s.db.writeStockEvents(ctx, tx, empty)
+}
+
+// addStock adds each item's quantity to its product's stock, where the
+// product row meets cond, and returns how many products it changed.
+func addStock(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Time, cond string) (int64, error) {
+	give := newCaseUpdate(items)
 	give.sql.WriteString(`UPDATE products SET stock = stock + `)
-	give.caseBy(func(it ordering.Item) int64 { return sum[it.ProductID] })
+	give.caseBy(func(it ordering.Item) int64 { return it.Qty })
 	give.sql.WriteString(`, version = version + 1, updated_at = ?`)
 	give.args = append(give.args, at)
 	give.whereIDs()
+	give.sql.WriteString(cond)
 	res, err := tx.ExecContext(ctx, give.sql.String(), give.args...)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	n, err := res.RowsAffected()
-	if err == nil && n != int64(len(merged)) {
-		err = fmt.Errorf("gave stock back to %d of %d products", n, len(merged))
-	}
-	return err
+	return res.RowsAffected()
 }
 
 // Expire expires a batch of due orders in one transaction (at READ
@@ -510,8 +634,10 @@ func giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Ti
 //	SELECT their items FOR UPDATE;
 //	UPDATE the orders to EXPIRED, one statement;
 //	INSERT an expired event per order and a movement per item, one
-//	  multi-row INSERT each;
-//	UPDATE products to give the stock back, one statement, last;
+//	  multi-row INSERT each, and an order.expired event per order into
+//	  the outbox;
+//	UPDATE products to give the stock back, one statement, last (see
+//	  giveBack for the products that had none);
 //	COMMIT.
 //
 // One transaction per batch rather than per order: a backlog of thousands
@@ -533,8 +659,9 @@ func giveBack(ctx context.Context, tx *sql.Tx, items []ordering.Item, at time.Ti
 // them as a deadlock, which the runner retries, then finding it EXPIRED.
 func (s *OrderStore) Expire(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int
+	var evs []events.Event
 	err := s.db.txWith(ctx, "expire orders", &sql.TxOptions{Isolation: sql.LevelReadCommitted}, func(ctx context.Context, tx *sql.Tx) error {
-		n = 0
+		n, evs = 0, nil
 		orders, err := lockDue(ctx, tx, now, limit)
 		if err != nil || len(orders) == 0 {
 			return err
@@ -542,7 +669,7 @@ func (s *OrderStore) Expire(ctx context.Context, now time.Time, limit int) (int,
 		ids := make([]any, len(orders))
 		var items []ordering.Item
 		var moves []catalog.Movement
-		events := make([]ordering.Event, len(orders))
+		history := make([]ordering.Event, len(orders))
 		for i := range orders {
 			o := &orders[i]
 			o.Expire(now)
@@ -553,9 +680,14 @@ func (s *OrderStore) Expire(ctx context.Context, now time.Time, limit int) (int,
 				return err
 			}
 			moves = append(moves, ms...)
-			if events[i], err = event(ctx, o.ID, ordering.EventExpired, now); err != nil {
+			if history[i], err = event(ctx, o.ID, ordering.EventExpired, now); err != nil {
 				return err
 			}
+			e, err := s.db.orderEvent(events.OrderExpired, *o)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, e)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE status = ? AND id IN (`+placeholders(len(ids))+`)`,
 			append([]any{string(ordering.Expired), now, string(ordering.Created)}, ids...)...)
@@ -568,18 +700,26 @@ func (s *OrderStore) Expire(ctx context.Context, now time.Time, limit int) (int,
 			}
 			return err
 		}
-		if err := insertEvents(ctx, tx, events...); err != nil {
+		if err := insertEvents(ctx, tx, history...); err != nil {
 			return err
 		}
 		if err := insertMovements(ctx, tx, moves); err != nil {
 			return err
 		}
-		if err := giveBack(ctx, tx, items, now); err != nil {
+		if err := insertOutbox(ctx, tx, evs...); err != nil {
 			return err
 		}
+		refilled, err := s.giveBack(ctx, tx, items, now)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, refilled...)
 		n = len(orders)
 		return nil
 	})
+	if err == nil {
+		s.db.committed(evs...)
+	}
 	return n, err
 }
 

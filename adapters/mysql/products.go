@@ -10,6 +10,7 @@ import (
 
 	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/page"
 )
 
@@ -39,14 +40,19 @@ func productNotFound(id uuid.UUID) error {
 	return errs.New(errs.NotFound, "product %s not found", id)
 }
 
-// Create inserts p and the movement that opens its ledger with its initial
-// stock, in one transaction; the unique key on sku decides races.
+// Create inserts p, the movement that opens its ledger with its initial
+// stock and its product.stock_changed event, in one transaction; the
+// unique key on sku decides races.
 func (s *ProductStore) Create(ctx context.Context, p catalog.Product) error {
 	m, err := movement(ctx, p.ID, p.Stock, catalog.Created, catalog.ReasonCreated, uuid.Nil, p.CreatedAt)
 	if err != nil {
 		return err
 	}
-	return s.db.tx(ctx, "create product", func(ctx context.Context, tx *sql.Tx) error {
+	e, err := s.db.stockEvent(p)
+	if err != nil {
+		return err
+	}
+	err = s.db.tx(ctx, "create product", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO products (`+productColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID[:], p.SKU, p.Name, p.PriceCents, p.Stock, p.Version, p.CreatedAt, p.UpdatedAt)
@@ -56,8 +62,15 @@ func (s *ProductStore) Create(ctx context.Context, p catalog.Product) error {
 		if err != nil {
 			return checkViolation(err)
 		}
-		return insertMovements(ctx, tx, []catalog.Movement{m})
+		if err := insertMovements(ctx, tx, []catalog.Movement{m}); err != nil {
+			return err
+		}
+		return insertOutbox(ctx, tx, e)
 	})
+	if err == nil {
+		s.db.committed(e)
+	}
+	return err
 }
 
 // Get returns a product.
@@ -111,11 +124,14 @@ func lockProduct(ctx context.Context, tx *sql.Tx, id uuid.UUID) (catalog.Product
 // Update locks the product row, applies fn and writes the result one
 // version up, with a Set movement of the difference when fn changed the
 // stock: the difference is taken from the locked row, so it is exact
-// whatever placements ran before. The sku, id and creation time are not
-// fn's to change.
+// whatever placements ran before. A change of the stock is announced too,
+// with a product.stock_changed event (catalog.AnnounceStock). The sku, id
+// and creation time are not fn's to change.
 func (s *ProductStore) Update(ctx context.Context, id uuid.UUID, fn func(*catalog.Product) error) (catalog.Product, error) {
 	var p catalog.Product
+	var evs []events.Event
 	err := s.db.tx(ctx, "update product "+id.String(), func(ctx context.Context, tx *sql.Tx) error {
+		evs = nil
 		var err error
 		if p, err = lockProduct(ctx, tx, id); err != nil {
 			return err
@@ -136,12 +152,20 @@ func (s *ProductStore) Update(ctx context.Context, id uuid.UUID, fn func(*catalo
 		_, err = tx.ExecContext(ctx,
 			`UPDATE products SET name = ?, price_cents = ?, stock = ?, version = version + 1, updated_at = ? WHERE id = ?`,
 			p.Name, p.PriceCents, p.Stock, p.UpdatedAt, id[:])
-		return checkViolation(err)
+		if err != nil {
+			return checkViolation(err)
+		}
+		p.Version++
+		if !catalog.AnnounceStock(before, p.Stock, true) {
+			return nil
+		}
+		evs, err = s.db.writeStockEvents(ctx, tx, []catalog.Product{p})
+		return err
 	})
 	if err != nil {
 		return catalog.Product{}, err
 	}
-	p.Version++
+	s.db.committed(evs...)
 	return p, nil
 }
 
@@ -155,6 +179,9 @@ var errShort = errors.New("stock adjustment refused")
 //	UPDATE products SET stock = stock + delta … WHERE id = ? AND
 //	  stock + delta >= 0, which takes the row lock;
 //	SELECT the product, under the lock it holds, for the answer;
+//	INSERT its product.stock_changed event into the outbox, whose payload
+//	  is the product that read returned: one round trip more under the
+//	  row lock, for an operator's adjustment, which is rare;
 //	COMMIT, or ROLLBACK if the UPDATE matched no row.
 //
 // The movement goes first, as in a placement, so that the row lock is held
@@ -166,7 +193,9 @@ func (s *ProductStore) Adjust(ctx context.Context, a catalog.Adjustment) (catalo
 		return catalog.Product{}, err
 	}
 	var p catalog.Product
+	var evs []events.Event
 	err = s.db.tx(ctx, "adjust stock of product "+a.ProductID.String(), func(ctx context.Context, tx *sql.Tx) error {
+		evs = nil
 		if err := insertMovements(ctx, tx, []catalog.Movement{m}); err != nil {
 			return err
 		}
@@ -182,9 +211,15 @@ func (s *ProductStore) Adjust(ctx context.Context, a catalog.Adjustment) (catalo
 			}
 			return err
 		}
-		p, err = lockProduct(ctx, tx, a.ProductID)
+		if p, err = lockProduct(ctx, tx, a.ProductID); err != nil {
+			return err
+		}
+		evs, err = s.db.writeStockEvents(ctx, tx, []catalog.Product{p})
 		return err
 	})
+	if err == nil {
+		s.db.committed(evs...)
+	}
 	if errors.Is(err, errShort) {
 		cur, err := s.Get(ctx, a.ProductID)
 		if err != nil {

@@ -25,6 +25,9 @@ type DB struct {
 	// retries counts the attempts run again, by the error number that
 	// ended the one before.
 	deadlocks, lockWaits, snapshotConflicts atomic.Uint64
+	// render makes event payloads; written counts the events committed.
+	render  Renderers
+	written eventCounts
 }
 
 // Retries counts the attempts a DB ran again, by cause since it opened.

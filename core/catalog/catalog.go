@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/page"
 )
 
@@ -333,4 +334,32 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, p Patch) (Product, e
 		cur.UpdatedAt = s.now()
 		return nil
 	})
+}
+
+// AnnounceStock reports whether a change of a product's stock from before
+// to after is announced with a product.stock_changed event. A product's
+// creation always is. Every change an operator makes is (a PATCH of the
+// stock to another value, a stock adjustment): they are rare
+// and deliberate, and a warehouse or ERP wants each. Of the changes orders
+// make, only those that empty the product or give stock back to an empty
+// one are: orders move stock all the time, their own events carry the
+// quantities, and announcing each would double what the hottest path
+// writes, under the product's row lock.
+func AnnounceStock(before, after int64, byOperator bool) bool {
+	if byOperator {
+		return before != after
+	}
+	return (before > 0) != (after > 0)
+}
+
+// StockAnnouncement is the product.stock_changed event announcing p as it is
+// now, with payload the product as the API renders it. Its sequence is the
+// product's version, which every change raises under the product's row
+// lock; it may skip numbers, since not every change is announced.
+func StockAnnouncement(p Product, payload []byte) (events.Event, error) {
+	id, err := uuid.NewV7()
+	return events.Event{
+		ID: id, Type: events.ProductStockChanged, Resource: events.Resource{Type: events.Product, ID: p.ID},
+		Seq: p.Version, Payload: payload, OccurredAt: p.UpdatedAt,
+	}, err
 }

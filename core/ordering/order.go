@@ -14,6 +14,7 @@ import (
 
 	"github.com/b2borders/platform/core/catalog"
 	"github.com/b2borders/platform/core/errs"
+	"github.com/b2borders/platform/core/events"
 )
 
 // Status is where an order is in its life.
@@ -201,4 +202,53 @@ func (o *Order) Cancel(now time.Time, window time.Duration) (restock bool, err e
 // Expire moves a CREATED order to EXPIRED; its stock must be given back.
 func (o *Order) Expire(now time.Time) {
 	o.Status, o.UpdatedAt = Expired, now
+}
+
+// Revision counts the states an order has been in: 1 when placed, one more
+// per transition. It is the sequence number of the order's events, so a
+// consumer can tell a later state from an earlier one, without gaps. The
+// transitions leave their marks on the order: confirmed_at, canceled_at,
+// and EXPIRED, which only a CREATED order reaches and never leaves.
+func (o Order) Revision() int64 {
+	n := int64(1)
+	for _, t := range []*time.Time{o.ConfirmedAt, o.CanceledAt} {
+		if t != nil {
+			n++
+		}
+	}
+	if o.Status == Expired {
+		n++
+	}
+	return n
+}
+
+// Announce returns the type of the event that announces an order's change
+// from before to after, and false when the change is not announced: a
+// command that changed nothing (a confirm of a confirmed order, a cancel of
+// a canceled one). A placement is before's zero Order.
+func Announce(before, after Order) (events.Type, bool) {
+	if before.Status == after.Status {
+		return "", false
+	}
+	switch after.Status {
+	case Created:
+		return events.OrderPlaced, true
+	case Confirmed:
+		return events.OrderConfirmed, true
+	case Canceled:
+		return events.OrderCanceled, true
+	case Expired:
+		return events.OrderExpired, true
+	}
+	return "", false
+}
+
+// Announcement is the event of type t announcing o as it is now, with payload
+// the order as the API renders it.
+func Announcement(t events.Type, o Order, payload []byte) (events.Event, error) {
+	id, err := uuid.NewV7()
+	return events.Event{
+		ID: id, Type: t, Resource: events.Resource{Type: events.Order, ID: o.ID},
+		Seq: o.Revision(), Payload: payload, OccurredAt: o.UpdatedAt,
+	}, err
 }

@@ -4,6 +4,7 @@
 package page
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -95,12 +96,8 @@ func (k Codec) NewRequest(limit int, cursor string) (Request, error) {
 }
 
 func (k Codec) decode(s string) (Cursor, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) <= sha256.Size {
-		return Cursor{}, false
-	}
-	tag, payload := b[:sha256.Size], b[sha256.Size:]
-	if !hmac.Equal(tag, k.tag(payload)) {
+	payload, ok := k.open(s)
+	if !ok {
 		return Cursor{}, false
 	}
 	var w wireCursor
@@ -131,4 +128,41 @@ func Build[T any](rows []T, limit int, key func(T) Cursor) Page[T] {
 		p.Items = []T{}
 	}
 	return p
+}
+
+type wirePosition struct {
+	P *int64 `json:"p"`
+}
+
+// EncodePosition returns a position in an ordered feed (0 for its start)
+// as an opaque, signed token, as Encode does a cursor.
+func (k Codec) EncodePosition(p int64) string {
+	payload, _ := json.Marshal(wirePosition{P: &p})
+	return base64.RawURLEncoding.EncodeToString(append(k.tag(payload), payload...))
+}
+
+// DecodePosition returns the position a token of EncodePosition names;
+// false for any other token, a list cursor included.
+func (k Codec) DecodePosition(s string) (int64, bool) {
+	payload, ok := k.open(s)
+	if !ok {
+		return 0, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	var w wirePosition
+	if err := dec.Decode(&w); err != nil || w.P == nil || *w.P < 0 {
+		return 0, false
+	}
+	return *w.P, true
+}
+
+// open returns the payload of a token signed with k.
+func (k Codec) open(s string) ([]byte, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) <= sha256.Size {
+		return nil, false
+	}
+	tag, payload := b[:sha256.Size], b[sha256.Size:]
+	return payload, hmac.Equal(tag, k.tag(payload))
 }

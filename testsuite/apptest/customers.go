@@ -54,6 +54,9 @@ type OrdersOptions struct {
 	// ReservationTTL is how long a placed order holds its stock; zero
 	// turns expiry off.
 	ReservationTTL time.Duration
+	// Events configures its outbox, feed and webhooks; the zero value runs
+	// no dispatcher.
+	Events ordersapi.EventsConfig
 }
 
 // StartOrders boots an orders-api.
@@ -64,6 +67,7 @@ func StartOrders(t testing.TB, o OrdersOptions) Service {
 		Auth:      Auth,
 		Customers: customersclient.Config{BaseURL: o.CustomersURL, ServiceToken: ServiceToken},
 		Ordering:  ordering.Config{Now: o.Now, ReservationTTL: o.ReservationTTL},
+		Events:    o.Events,
 	}, Logger()))
 	return Service{URL: url, App: app}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/b2borders/platform/apps/wire/orchestrator"
 	"github.com/b2borders/platform/apps/wire/ordersapi"
 	"github.com/b2borders/platform/apps/wire/shell"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/idempotency"
 	"github.com/b2borders/platform/core/ordering"
 )
@@ -34,7 +35,7 @@ var serviceDirs = []string{"apps/wire", "apps/customers-api", "apps/orders-api",
 // platformVars are set by the platform a service runs on, never by its operator.
 var platformVars = []string{"AWS_LAMBDA_RUNTIME_API"}
 
-var envRead = regexp.MustCompile(`(?:env\.(?:String|Secret|Required|Port|Duration|DurationOrOff|URL)|os\.(?:Getenv|LookupEnv))\("([A-Z][A-Z0-9_]*)"`)
+var envRead = regexp.MustCompile(`(?:env\.(?:String|Secret|Required|Optional|Port|Int|Duration|DurationOrOff|URL)|os\.(?:Getenv|LookupEnv))\("([A-Z][A-Z0-9_]*)"`)
 
 // readVars returns every variable the Go code under dirs reads.
 func readVars(t *testing.T, root string, dirs ...string) []string {
@@ -136,21 +137,24 @@ func TestEnvExampleValuesAreTheDefaults(t *testing.T) {
 		return m[1]
 	}
 	want := map[string]string{
-		"DB_TIMEOUT":        mysql.DefaultTimeout.String(),
-		"CANCEL_WINDOW":     ordering.DefaultCancelWindow.String(),
-		"IDEMPOTENCY_TTL":   idempotency.DefaultTTL.String(),
-		"RESERVATION_TTL":   ordering.DefaultReservationTTL.String(),
-		"LOG_LEVEL":         "info",
-		"CUSTOMERS_PORT":    strconv.Itoa(customersapi.DefaultPort),
-		"ORDERS_PORT":       strconv.Itoa(ordersapi.DefaultPort),
-		"ORCHESTRATOR_PORT": strconv.Itoa(orchestrator.DefaultPort),
-		"MYSQL_PORT":        "3306",
-		"JWT_SECRET":        devConst("devJWTSecret"),
-		"SERVICE_TOKEN":     devConst("devServiceToken"),
+		"DB_TIMEOUT":           mysql.DefaultTimeout.String(),
+		"CANCEL_WINDOW":        ordering.DefaultCancelWindow.String(),
+		"IDEMPOTENCY_TTL":      idempotency.DefaultTTL.String(),
+		"RESERVATION_TTL":      ordering.DefaultReservationTTL.String(),
+		"EVENT_RETENTION":      events.DefaultRetention.String(),
+		"WEBHOOK_TIMEOUT":      events.DefaultTimeout.String(),
+		"WEBHOOK_MAX_ATTEMPTS": strconv.Itoa(events.DefaultMaxAttempts),
+		"LOG_LEVEL":            "info",
+		"CUSTOMERS_PORT":       strconv.Itoa(customersapi.DefaultPort),
+		"ORDERS_PORT":          strconv.Itoa(ordersapi.DefaultPort),
+		"ORCHESTRATOR_PORT":    strconv.Itoa(orchestrator.DefaultPort),
+		"MYSQL_PORT":           "3306",
+		"JWT_SECRET":           devConst("devJWTSecret"),
+		"SERVICE_TOKEN":        devConst("devServiceToken"),
 	}
 	for name, w := range want {
 		got, ok := values[name]
-		if strings.HasSuffix(name, "_TIMEOUT") || strings.HasSuffix(name, "_WINDOW") || strings.HasSuffix(name, "_TTL") {
+		if strings.HasSuffix(name, "_TIMEOUT") || strings.HasSuffix(name, "_WINDOW") || strings.HasSuffix(name, "_TTL") || strings.HasSuffix(name, "_RETENTION") {
 			// Durations are compared as durations: 10m is 10m0s.
 			g, err := time.ParseDuration(got)
 			d, _ := time.ParseDuration(w)

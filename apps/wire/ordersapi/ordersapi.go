@@ -18,6 +18,7 @@ import (
 	"github.com/b2borders/platform/apps/wire/shell"
 	"github.com/b2borders/platform/apps/wire/shell/dbshell"
 	"github.com/b2borders/platform/core/catalog"
+	"github.com/b2borders/platform/core/events"
 	"github.com/b2borders/platform/core/idempotency"
 	"github.com/b2borders/platform/core/ordering"
 	"github.com/b2borders/platform/migrations"
@@ -36,9 +37,10 @@ type Config struct {
 	Auth      httpapi.AuthConfig
 	Customers customersclient.Config
 	Ordering  ordering.Config
-	// PurgeInterval is how often expired idempotency keys are deleted;
-	// zero means DefaultPurgeInterval.
+	// PurgeInterval is how often expired idempotency keys and events are
+	// deleted; zero means DefaultPurgeInterval.
 	PurgeInterval time.Duration
+	Events        EventsConfig
 }
 
 // LoadConfig reads the service's variables; env.Err reports the first bad one.
@@ -57,6 +59,7 @@ func LoadConfig(env *shell.Env) Config {
 		BaseURL:      env.URL("CUSTOMERS_API_URL"),
 		ServiceToken: cfg.Auth.ServiceToken,
 	}
+	cfg.Events = loadEvents(env)
 	return cfg
 }
 
@@ -64,10 +67,12 @@ func LoadConfig(env *shell.Env) Config {
 func Module(cfg Config, log *slog.Logger) fx.Option {
 	// Every line names the service: the dev stack runs several in one process.
 	log = log.With("service", "orders-api")
+	// Events carry the order or product as the API renders it.
+	cfg.MySQL.Render = mysql.Renderers{Order: httpapi.RenderOrder, Product: httpapi.RenderProduct}
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
-		fx.Supply(log, cfg.MySQL, cfg.Auth, cfg.Customers, cfg.Ordering,
-			purgeConfig{Interval: cfg.PurgeInterval, Now: cfg.Ordering.Now},
+		fx.Supply(log, cfg.MySQL, cfg.Auth, cfg.Customers, cfg.Ordering, cfg.Events,
+			purgeConfig{Interval: cfg.PurgeInterval, Now: cfg.Ordering.Now, Retention: cfg.Events.Retention},
 			shell.ServerConfig{Name: "orders-api", Port: cfg.Port}),
 		mysql.Module,
 		httpapi.Module,
@@ -76,16 +81,22 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 			catalog.NewService,
 			ordering.NewService,
 			newHandler,
+			newDispatcher,
 			shell.NewServer,
 		),
 		fx.Invoke(func(*shell.Server) {}),
 		fx.Invoke(startPurger),
 		fx.Invoke(startSweeper),
+		fx.Invoke(startPublisher),
+		fx.Invoke(startDispatcher),
 	)
 }
 
-func newHandler(log *slog.Logger, db *mysql.DB, auth *httpapi.Auth, products *httpapi.ProductHandler, orders *httpapi.OrderHandler) http.Handler {
-	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI), auth, products, orders)
+func newHandler(log *slog.Logger, db *mysql.DB, d *events.Dispatcher, auth *httpapi.Auth,
+	products *httpapi.ProductHandler, orders *httpapi.OrderHandler, feed *httpapi.EventHandler) http.Handler {
+	ops := dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI)
+	registerEventMetrics(ops.Registry, db, d)
+	return httpapi.NewHandler(log, ops, auth, products, orders, feed)
 }
 
 // sweepTimeout bounds one sweep, so a stuck database cannot stall the loop
@@ -118,22 +129,30 @@ func startSweeper(lc fx.Lifecycle, log *slog.Logger, svc *ordering.Service, cfg 
 // every runs fn every interval from the app's start until its stop, which
 // cancels fn's context and waits for it to return.
 func every(lc fx.Lifecycle, interval time.Duration, fn func(context.Context)) {
+	background(lc, func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			fn(ctx)
+		}
+	})
+}
+
+// background runs loop in a goroutine of its own from the app's start, and
+// at its stop ends loop's context and waits for it to return.
+func background(lc fx.Lifecycle, loop func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			go func() {
 				defer close(done)
-				t := time.NewTicker(interval)
-				defer t.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-t.C:
-					}
-					fn(ctx)
-				}
+				loop(ctx)
 			}()
 			return nil
 		},
@@ -149,26 +168,43 @@ func every(lc fx.Lifecycle, interval time.Duration, fn func(context.Context)) {
 	})
 }
 
-// purgeConfig tunes the loop that forgets expired idempotency keys.
+// purgeConfig tunes the loop that forgets expired idempotency keys and
+// events.
 type purgeConfig struct {
 	Interval time.Duration
 	// Now is the clock keys expire by; nil is time.Now.
 	Now func() time.Time
+	// Retention is how long events are kept; zero means
+	// events.DefaultRetention.
+	Retention time.Duration
 }
 
 // purgeTimeout bounds one purge, so a stuck database cannot stall the loop
 // past the next tick or delay shutdown.
 const purgeTimeout = 30 * time.Second
 
-// startPurger deletes expired idempotency keys every interval for the app's
-// lifetime. Every replica runs it: the deletes are idempotent, and no
-// correctness rests on which replica gets there first.
-func startPurger(lc fx.Lifecycle, log *slog.Logger, purger idempotency.Purger, cfg purgeConfig) {
+// startPurger deletes expired idempotency keys and events older than the
+// retention every interval for the app's lifetime. Every replica runs it:
+// the deletes are idempotent, and no correctness rests on which replica
+// gets there first.
+func startPurger(lc fx.Lifecycle, log *slog.Logger, purger idempotency.Purger, store *mysql.EventStore, cfg purgeConfig) {
+	startPurging(lc, log, purger, store, cfg)
+}
+
+// eventPurger deletes the events older than a cutoff.
+type eventPurger interface {
+	Purge(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+func startPurging(lc fx.Lifecycle, log *slog.Logger, purger idempotency.Purger, store eventPurger, cfg purgeConfig) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultPurgeInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = events.DefaultRetention
 	}
 	every(lc, cfg.Interval, func(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, purgeTimeout)
@@ -179,6 +215,15 @@ func startPurger(lc fx.Lifecycle, log *slog.Logger, purger idempotency.Purger, c
 			log.Warn("purge idempotency keys", "error", err.Error())
 		case n > 0:
 			log.Info("purged idempotency keys", "count", n)
+		}
+		pctx, cancel = context.WithTimeout(ctx, purgeTimeout)
+		n, err = store.Purge(pctx, cfg.Now().UTC().Add(-cfg.Retention))
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("purge events", "error", err.Error())
+		case n > 0:
+			log.Info("purged events", "count", n)
 		}
 	})
 }

@@ -78,6 +78,35 @@ func TestLoadConfigOverrides(t *testing.T) {
 	}
 }
 
+// Webhooks are off unless WEBHOOK_URL is set, and then they need a secret.
+func TestLoadConfigWebhooks(t *testing.T) {
+	env := shell.MapEnv(validEnv())
+	if cfg := LoadConfig(env); env.Err() != nil || cfg.Events.Webhook != nil || cfg.Events.Retention != 7*24*time.Hour {
+		t.Fatalf("without WEBHOOK_URL: webhook %+v, retention %s, err %v", cfg.Events.Webhook, cfg.Events.Retention, env.Err())
+	}
+	vars := validEnv()
+	vars["WEBHOOK_URL"] = "https://hooks.example.com/in"
+	env = shell.MapEnv(vars)
+	LoadConfig(env)
+	if err := env.Err(); err == nil || err.Error() != "config: WEBHOOK_SECRET is required when WEBHOOK_URL is set" {
+		t.Fatalf("WEBHOOK_URL without a secret: %v", err)
+	}
+	vars["WEBHOOK_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	vars["WEBHOOK_MAX_ATTEMPTS"], vars["WEBHOOK_TIMEOUT"], vars["EVENT_RETENTION"] = "3", "2s", "1h"
+	env = shell.MapEnv(vars)
+	cfg := LoadConfig(env)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Events.Webhook; w == nil || w.URL != vars["WEBHOOK_URL"] || w.Secret != vars["WEBHOOK_SECRET"] ||
+		cfg.Events.Dispatch.MaxAttempts != 3 || cfg.Events.Dispatch.Timeout != 2*time.Second || cfg.Events.Retention != time.Hour {
+		t.Fatalf("webhook config %+v %+v", cfg.Events.Webhook, cfg.Events)
+	}
+	if err := fx.ValidateApp(Module(cfg, slog.New(slog.DiscardHandler))); err != nil {
+		t.Fatalf("the orders-api graph with webhooks is incomplete: %v", err)
+	}
+}
+
 func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 	for _, tc := range []struct {
 		name, key, value string
@@ -92,9 +121,18 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"reservation ttl without a unit", "RESERVATION_TTL", "30"},
 		{"missing database", "DATABASE_URL", ""},
 		{"short service token", "SERVICE_TOKEN", "short"},
+		{"relative webhook url", "WEBHOOK_URL", "hooks.example.com/in"},
+		{"webhook secret without prefix", "WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		{"short webhook secret", "WEBHOOK_SECRET", "whsec_c2hvcnQ="},
+		{"zero webhook attempts", "WEBHOOK_MAX_ATTEMPTS", "0"},
+		{"bad webhook timeout", "WEBHOOK_TIMEOUT", "soon"},
+		{"bad event retention", "EVENT_RETENTION", "a week"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vars := validEnv()
+			if tc.key == "WEBHOOK_URL" {
+				vars["WEBHOOK_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+			}
 			vars[tc.key] = tc.value
 			env := shell.MapEnv(vars)
 			LoadConfig(env)
@@ -102,7 +140,10 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.key) {
 				t.Fatalf("error %v, want one naming %s", err, tc.key)
 			}
-			if tc.key == "SERVICE_TOKEN" && strings.Contains(err.Error(), tc.value) {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q is more than one line", err)
+			}
+			if (tc.key == "SERVICE_TOKEN" || tc.key == "WEBHOOK_SECRET") && strings.Contains(err.Error(), tc.value) {
 				t.Fatalf("error %q shows the secret", err)
 			}
 		})
@@ -133,10 +174,12 @@ var _ idempotency.Purger = (*fakePurger)(nil)
 func TestPurgerRunsUntilStop(t *testing.T) {
 	clock := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	p := &fakePurger{seen: make(chan time.Time, 16)}
+	evs := &fakePurger{seen: make(chan time.Time, 16)}
 	lc := fxtest.NewLifecycle(t)
-	startPurger(lc, slog.New(slog.DiscardHandler), p, purgeConfig{
-		Interval: time.Millisecond,
-		Now:      func() time.Time { return clock },
+	startPurging(lc, slog.New(slog.DiscardHandler), p, evs, purgeConfig{
+		Interval:  time.Millisecond,
+		Now:       func() time.Time { return clock },
+		Retention: time.Hour,
 	})
 	if p.calls.Load() != 0 {
 		t.Fatal("purged before the app started")
@@ -151,6 +194,17 @@ func TestPurgerRunsUntilStop(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("purge %d never ran", i+1)
+		}
+	}
+	// Events are purged as they pass the retention.
+	for i := 0; i < 2; i++ {
+		select {
+		case cutoff := <-evs.seen:
+			if want := clock.Add(-time.Hour); !cutoff.Equal(want) {
+				t.Fatalf("events purged before %s, want %s", cutoff, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event purge %d never ran", i+1)
 		}
 	}
 	// OnStop waits for the loop to return: a loop that ignored the stop

@@ -125,11 +125,48 @@ func (e *Env) DurationOrOff(name string, def time.Duration) time.Duration {
 
 // URL returns name as an absolute http(s) URL.
 func (e *Env) URL(name string) string {
-	return e.Required(name, func(v string) error {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("want an absolute http(s) URL")
+	return e.Required(name, CheckURL)
+}
+
+// Optional returns name's value, or "" when it is unset; a set value must
+// pass check.
+func (e *Env) Optional(name string, check func(string) error) string {
+	v, ok := e.get(name)
+	if !ok {
+		return ""
+	}
+	if check != nil {
+		if err := check(v); err != nil {
+			e.fail(name, "is invalid: %v", err)
 		}
-		return nil
-	})
+	}
+	return v
+}
+
+// Int returns name as a whole number from lo to hi, or def when unset.
+func (e *Env) Int(name string, def, lo, hi int) int {
+	v, ok := e.get(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		e.fail(name, "must be a whole number from %d to %d, not %q", lo, hi, v)
+	}
+	return n
+}
+
+// Fail records a problem with name that the reader found itself, such as
+// a variable that another one makes required.
+func (e *Env) Fail(name, format string, args ...any) {
+	e.fail(name, format, args...)
+}
+
+// CheckURL accepts an absolute http(s) URL.
+func CheckURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an absolute http(s) URL")
+	}
+	return nil
 }
