@@ -434,11 +434,11 @@ func orderTwoSweepers(t *testing.T, e *orderEnv) {
 	}
 	// A sweep skips the orders another transaction holds. When that
 	// transaction is rolled back to run again (a deadlock with another
-	// sweep, seen here on the snapshot-isolation server), the orders it
-	// held may be skipped by
-	// every sweep running at that moment, and are left to the next one, as
-	// a replica's next pass takes them. One more sweep after the race
-	// stands for that pass; it must find what is left, and nothing twice.
+	// sweep, seen on the snapshot-isolation server), every sweep running
+	// at that moment may have skipped the orders it held; they are left
+	// to the next pass, as a replica's next tick takes them. One more
+	// sweep after the race stands for that pass: it must find what is
+	// left, and nothing twice.
 	got, err := replicas[0].ExpireDue(context.Background())
 	if err != nil {
 		t.Fatal(err)
