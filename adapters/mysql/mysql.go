@@ -35,6 +35,10 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/b2borders/platform/adapters/tracing"
 )
 
 // Config says which database to open and which schema it must have.
@@ -49,6 +53,9 @@ type Config struct {
 	// Timeout bounds every call a store makes to the database, retries
 	// included; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Traces makes a span of every call a store makes inside a traced
+	// request; nil makes none.
+	Traces trace.TracerProvider
 }
 
 // DefaultTimeout is how long a store waits on the database before it
@@ -158,7 +165,13 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{DB: db, timeout: timeout}, nil
+	out := &DB{DB: db, timeout: timeout, name: cfg.DBName}
+	if c.Traces != nil {
+		if _, off := c.Traces.(noop.TracerProvider); !off {
+			out.tracer = tracing.Tracer(c.Traces)
+		}
+	}
+	return out, nil
 }
 
 // refusedParam returns the one of names that is set in params and that err,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
@@ -36,6 +37,7 @@ type Config struct {
 	Auth      httpapi.AuthConfig
 	Customers customersclient.Config
 	Ordering  ordering.Config
+	Tracing   shell.TracingConfig
 	// PurgeInterval is how often expired idempotency keys are deleted;
 	// zero means DefaultPurgeInterval.
 	PurgeInterval time.Duration
@@ -51,6 +53,7 @@ func LoadConfig(env *shell.Env) Config {
 			CancelWindow:   env.Duration("CANCEL_WINDOW", ordering.DefaultCancelWindow),
 			IdempotencyTTL: env.Duration("IDEMPOTENCY_TTL", idempotency.DefaultTTL),
 		},
+		Tracing: shell.LoadTracing(env, Name),
 	}
 	cfg.Customers = customersclient.Config{
 		BaseURL:      env.URL("CUSTOMERS_API_URL"),
@@ -59,19 +62,23 @@ func LoadConfig(env *shell.Env) Config {
 	return cfg
 }
 
+// Name is the service's name in its logs and traces.
+const Name = "orders-api"
+
 // Module is the whole service for cfg, logging to log.
 func Module(cfg Config, log *slog.Logger) fx.Option {
 	// Every line names the service: the dev stack runs several in one process.
-	log = log.With("service", "orders-api")
+	log = log.With("service", Name)
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
-		fx.Supply(log, cfg.MySQL, cfg.Auth, cfg.Customers, cfg.Ordering,
+		fx.Supply(log, cfg.MySQL, cfg.Auth, cfg.Customers, cfg.Ordering, cfg.Tracing,
 			purgeConfig{Interval: cfg.PurgeInterval, Now: cfg.Ordering.Now},
-			shell.ServerConfig{Name: "orders-api", Port: cfg.Port}),
+			shell.ServerConfig{Name: Name, Port: cfg.Port}),
+		shell.TracingModule,
 		mysql.Module,
 		httpapi.Module,
 		fx.Provide(
-			fx.Annotate(customersclient.New, fx.As(new(ordering.CustomerDirectory))),
+			fx.Annotate(newCustomersClient, fx.As(new(ordering.CustomerDirectory))),
 			catalog.NewService,
 			ordering.NewService,
 			newHandler,
@@ -82,8 +89,13 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 	)
 }
 
-func newHandler(log *slog.Logger, db *mysql.DB, auth *httpapi.Auth, products *httpapi.ProductHandler, orders *httpapi.OrderHandler) http.Handler {
-	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI), auth, products, orders)
+func newHandler(log *slog.Logger, db *mysql.DB, traces trace.TracerProvider, auth *httpapi.Auth, products *httpapi.ProductHandler, orders *httpapi.OrderHandler) http.Handler {
+	return httpapi.NewHandler(log, dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI, traces), auth, products, orders)
+}
+
+func newCustomersClient(cfg customersclient.Config, traces trace.TracerProvider) *customersclient.Client {
+	cfg.Traces = traces
+	return customersclient.New(cfg)
 }
 
 // purgeConfig tunes the loop that forgets expired idempotency keys.
