@@ -3,28 +3,20 @@ package orchestrator_test
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/fx"
-	"google.golang.org/protobuf/proto"
 
 	wire "github.com/b2borders/platform/apps/wire/orchestrator"
 	"github.com/b2borders/platform/apps/wire/shell"
@@ -136,27 +128,13 @@ func inMemory(exp *tracetest.InMemoryExporter) func(string) shell.TracingConfig 
 }
 
 // span is a recorded span, by the service that made it.
-type span struct {
-	service string
-	tracetest.SpanStub
-}
-
-func (s span) String() string { return s.service + " " + s.Name }
-
-func (s span) attr(key string) string {
-	for _, kv := range s.Attributes {
-		if string(kv.Key) == key {
-			return kv.Value.Emit()
-		}
-	}
-	return ""
-}
+type span = apptest.Span
 
 func spansOf(stubs tracetest.SpanStubs) []span {
 	out := make([]span, len(stubs))
 	for i, st := range stubs {
 		svc, _ := st.Resource.Set().Value(semconv.ServiceNameKey)
-		out[i] = span{service: svc.AsString(), SpanStub: st}
+		out[i] = span{Service: svc.AsString(), SpanStub: st}
 	}
 	return out
 }
@@ -187,7 +165,7 @@ func describe(s span) string {
 	if kind == "" {
 		kind = s.SpanKind.String()
 	}
-	return s.service + " " + kind + " " + s.Name
+	return s.Service + " " + kind + " " + s.Name
 }
 
 // traceOf returns the spans of the trace whose root is the orchestrator's
@@ -251,7 +229,7 @@ func checkWhole(t *testing.T, root span, all []span, parent trace.SpanContext) {
 	services := map[string]bool{}
 	for _, s := range all {
 		ids[s.SpanContext.SpanID()] = true
-		services[s.service] = true
+		services[s.Service] = true
 	}
 	for _, s := range all {
 		if s.SpanContext.SpanID() != root.SpanContext.SpanID() && !ids[s.Parent.SpanID()] {
@@ -282,13 +260,13 @@ func TestCheckoutIsOneTraceAcrossTheThreeServices(t *testing.T) {
 			t.Errorf("span %q names the order id", sp.Name)
 		}
 		if sp.Name == "db place order" || sp.Name == "db confirm order" {
-			if sp.attr("db.system.name") != "mysql" || sp.attr("app.order_id") != orderID {
+			if sp.Attr("db.system.name") != "mysql" || sp.Attr("app.order_id") != orderID {
 				t.Errorf("%s: db.system.name %q, app.order_id %q; want mysql, %s",
-					sp.Name, sp.attr("db.system.name"), sp.attr("app.order_id"), orderID)
+					sp.Name, sp.Attr("db.system.name"), sp.Attr("app.order_id"), orderID)
 			}
 		}
 	}
-	if got := root.attr("app.request_id"); got != correlationID {
+	if got := root.Attr("app.request_id"); got != correlationID {
 		t.Errorf("the root span's app.request_id is %q, want the correlation id %q", got, correlationID)
 	}
 
@@ -361,7 +339,7 @@ func TestAServiceThatTracesNothingPassesTheTraceOn(t *testing.T) {
 			t.Fatalf("no span of %v under the client's traceparent", want)
 		}
 		for _, sp := range spansOf(exp.GetSpans()) {
-			if sp.service == "orchestrator" {
+			if sp.Service == "orchestrator" {
 				t.Fatalf("the orchestrator, which traces nothing, recorded %s", describe(sp))
 			}
 			if sp.Parent.TraceID().String() == "0af7651916cd43dd8448eb211c80319c" && sp.Parent.SpanID().String() == "b7ad6b7169203331" {
@@ -371,117 +349,11 @@ func TestAServiceThatTracesNothingPassesTheTraceOn(t *testing.T) {
 	}
 }
 
-// otlpReceiver is an OTLP/HTTP collector's traces endpoint: it decodes
-// every ExportTraceServiceRequest posted to /v1/traces.
-type otlpReceiver struct {
-	URL string
-
-	mu    sync.Mutex
-	spans []span
-}
-
-func newOTLPReceiver(t *testing.T) *otlpReceiver {
-	t.Helper()
-	rcv := &otlpReceiver{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
-			t.Errorf("OTLP receiver: %s %s (%s), want POST /v1/traces of application/x-protobuf", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
-			http.Error(w, "not an OTLP/HTTP traces export", http.StatusBadRequest)
-			return
-		}
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			gz, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			body = gz
-		}
-		b, err := io.ReadAll(body)
-		var req coltracepb.ExportTraceServiceRequest
-		if err == nil {
-			err = proto.Unmarshal(b, &req)
-		}
-		if err != nil {
-			t.Errorf("OTLP receiver: %v", err)
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		rcv.add(&req)
-		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(out)
-	}))
-	t.Cleanup(srv.Close)
-	rcv.URL = srv.URL
-	return rcv
-}
-
-var otlpKinds = map[tracepb.Span_SpanKind]trace.SpanKind{
-	tracepb.Span_SPAN_KIND_SERVER:   trace.SpanKindServer,
-	tracepb.Span_SPAN_KIND_CLIENT:   trace.SpanKindClient,
-	tracepb.Span_SPAN_KIND_INTERNAL: trace.SpanKindInternal,
-}
-
-// add keeps the spans of req in the in-memory exporter's shape.
-func (rcv *otlpReceiver) add(req *coltracepb.ExportTraceServiceRequest) {
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	for _, rs := range req.ResourceSpans {
-		service := ""
-		for _, kv := range rs.Resource.GetAttributes() {
-			if kv.Key == string(semconv.ServiceNameKey) {
-				service = kv.Value.GetStringValue()
-			}
-		}
-		for _, ss := range rs.ScopeSpans {
-			for _, s := range ss.Spans {
-				var tid trace.TraceID
-				var sid, pid trace.SpanID
-				copy(tid[:], s.TraceId)
-				copy(sid[:], s.SpanId)
-				copy(pid[:], s.ParentSpanId)
-				stub := tracetest.SpanStub{
-					Name:        s.Name,
-					SpanKind:    otlpKinds[s.Kind],
-					SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}),
-				}
-				if pid.IsValid() {
-					stub.Parent = trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: pid})
-				}
-				for _, kv := range s.Attributes {
-					stub.Attributes = append(stub.Attributes, attribute.String(kv.Key, fmt.Sprint(otlpValue(kv.Value))))
-				}
-				rcv.spans = append(rcv.spans, span{service: service, SpanStub: stub})
-			}
-		}
-	}
-}
-
-func otlpValue(v *commonpb.AnyValue) any {
-	switch x := v.GetValue().(type) {
-	case *commonpb.AnyValue_StringValue:
-		return x.StringValue
-	case *commonpb.AnyValue_IntValue:
-		return x.IntValue
-	case *commonpb.AnyValue_BoolValue:
-		return x.BoolValue
-	}
-	return v.String()
-}
-
-func (rcv *otlpReceiver) Spans() []span {
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	return append([]span(nil), rcv.spans...)
-}
-
 // With nothing but OTEL_EXPORTER_OTLP_ENDPOINT set, each service sends its
 // spans to that collector over OTLP/HTTP, and the checkout arrives there as
 // one trace across the three.
 func TestOTLPEndpointReceivesTheCheckoutAsOneTrace(t *testing.T) {
-	rcv := newOTLPReceiver(t)
+	rcv := apptest.NewOTLPReceiver(t)
 	s := bootTraced(t, func(service string) shell.TracingConfig {
 		env := shell.MapEnv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL})
 		cfg := shell.LoadTracing(env, service)
@@ -496,8 +368,8 @@ func TestOTLPEndpointReceivesTheCheckoutAsOneTrace(t *testing.T) {
 	root, all := traceOf(t, rcv.Spans)
 	checkWhole(t, root, all, trace.SpanContext{})
 	for _, sp := range all {
-		if sp.Name == "db place order" && sp.attr("app.order_id") != orderID {
-			t.Errorf("db place order has app.order_id %q, want %s", sp.attr("app.order_id"), orderID)
+		if sp.Name == "db place order" && sp.Attr("app.order_id") != orderID {
+			t.Errorf("db place order has app.order_id %q, want %s", sp.Attr("app.order_id"), orderID)
 		}
 	}
 }
