@@ -61,21 +61,25 @@ func Handler(h http.Handler, reserve time.Duration, tracing ...Tracing) Function
 	tracer := platformtracing.Tracer(t.Provider)
 	var invoked atomic.Bool
 	return func(ctx context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		invocation := ctx
+		flushCtx := ctx
 		ctx = platformtracing.Propagator.Extract(ctx, eventHeaders(e.Headers))
 		ctx, span := tracer.Start(ctx, invocationName(), trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(invocationAttrs(ctx, !invoked.Swap(true))...))
-		if t.Flush != nil {
-			defer t.Flush(invocation)
-		}
-		defer span.End()
-
 		if deadline, ok := ctx.Deadline(); ok {
 			keep := min(reserve, time.Until(deadline)/4)
 			var cancel context.CancelFunc
+			// The flush may take half of the time kept back, so that a
+			// collector that does not answer costs spans, never the answer.
+			flushCtx, cancel = context.WithDeadline(flushCtx, deadline.Add(-keep/2))
+			defer cancel()
 			ctx, cancel = context.WithDeadline(ctx, deadline.Add(-keep))
 			defer cancel()
 		}
+		if t.Flush != nil {
+			defer t.Flush(flushCtx)
+		}
+		defer span.End()
+
 		req, err := Request(ctx, e)
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())

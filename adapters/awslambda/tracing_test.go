@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"go.opentelemetry.io/otel/propagation"
@@ -71,5 +72,30 @@ func TestInvocationIsASpanFlushedBeforeItReturns(t *testing.T) {
 	// The handler's parent is the invocation's span, not the caller's.
 	if parentSeen.SpanID() != second.SpanContext().SpanID() {
 		t.Errorf("the handler saw parent %v, want the invocation span %v", parentSeen.SpanID(), second.SpanContext().SpanID())
+	}
+}
+
+// The flush has half of the time kept back from the handler: a collector
+// that does not answer costs the invocation its spans, never its answer.
+func TestFlushEndsBeforeTheInvocationsDeadline(t *testing.T) {
+	var handlerDeadline, flushDeadline time.Time
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlerDeadline, _ = r.Context().Deadline()
+	})
+	fn := awslambda.Handler(h, 400*time.Millisecond, awslambda.Tracing{
+		Provider: sdktrace.NewTracerProvider(),
+		Flush: func(ctx context.Context) error {
+			flushDeadline, _ = ctx.Deadline()
+			return nil
+		},
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if _, err := fn(ctx, event("", false)); err != nil {
+		t.Fatal(err)
+	}
+	if !handlerDeadline.Equal(deadline.Add(-400*time.Millisecond)) || !flushDeadline.Equal(deadline.Add(-200*time.Millisecond)) {
+		t.Fatalf("handler deadline %v, flush deadline %v; want 400ms and 200ms before the invocation's %v", handlerDeadline, flushDeadline, deadline)
 	}
 }

@@ -76,13 +76,12 @@ func LoadTracing(env *Env, name string) TracingConfig {
 		cfg.Exporter = ExportConsole
 	case ExportOTLP:
 		cfg.Exporter = ExportOTLP
-		for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-			if p := env.String(name, ""); p != "" {
-				if p != "http/protobuf" {
-					env.fail(name, "must be http/protobuf, the only OTLP protocol the services speak, not %q", p)
-				}
-				break
-			}
+		protocol, name := env.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ""), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+		if protocol == "" {
+			protocol, name = env.String("OTEL_EXPORTER_OTLP_PROTOCOL", ""), "OTEL_EXPORTER_OTLP_PROTOCOL"
+		}
+		if protocol != "" && protocol != "http/protobuf" {
+			env.fail(name, "must be http/protobuf, the only OTLP protocol the services speak, not %q", protocol)
 		}
 		switch {
 		case tracesEndpoint != "":
