@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -99,9 +100,20 @@ const requestIDKey = attribute.Key("app.request_id")
 // by the route once the router has matched one. Everything below,
 // the access log included, runs inside the span. The open operational
 // endpoints (probes, scrapes, the OpenAPI document) get no span: they would
-// bury the traces of real work. With tp nil or a no-op provider no span is
-// recorded, and a caller's traceparent is passed on as it came.
+// bury the traces of real work. With tp nil or the no-op provider nothing
+// of otelhttp runs: the caller's trace context is read, when it sent one,
+// and passed on as it came.
 func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
+	if !tracing.Enabled(tp) {
+		// Nothing to record: only keep the caller's trace context for the
+		// calls this request makes.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("traceparent") != "" || r.Header.Get("baggage") != "" {
+				r = r.WithContext(tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	return otelhttp.NewHandler(next, "",
 		otelhttp.WithTracerProvider(tracing.Provider(tp)),
 		otelhttp.WithPropagators(tracing.Propagator),

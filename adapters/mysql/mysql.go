@@ -36,7 +36,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/b2borders/platform/adapters/tracing"
 )
@@ -166,10 +165,8 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 		return nil, err
 	}
 	out := &DB{DB: db, timeout: timeout, name: cfg.DBName}
-	if c.Traces != nil {
-		if _, off := c.Traces.(noop.TracerProvider); !off {
-			out.tracer = tracing.Tracer(c.Traces)
-		}
+	if tracing.Enabled(c.Traces) {
+		out.tracer = tracing.Tracer(c.Traces)
 	}
 	return out, nil
 }

@@ -34,6 +34,17 @@ func Provider(tp trace.TracerProvider) trace.TracerProvider {
 	return tp
 }
 
+// Enabled reports whether tp records anything: it is neither nil nor the
+// no-op provider. Where it does not, the adapters skip their
+// instrumentation and only pass the trace context on.
+func Enabled(tp trace.TracerProvider) bool {
+	if tp == nil {
+		return false
+	}
+	_, off := tp.(noop.TracerProvider)
+	return !off
+}
+
 // Tracer is the platform's tracer from tp (nil: no-op).
 func Tracer(tp trace.TracerProvider) trace.Tracer {
 	return Provider(tp).Tracer(ScopeName)

@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -83,13 +84,15 @@ func New(cfg Config) *Client {
 	if cfg.HTTP == nil {
 		cfg.HTTP = defaultHTTP
 	}
-	cfg.HTTP = traced(cfg.HTTP, cfg.Name, cfg.Traces)
+	if tracing.Enabled(cfg.Traces) {
+		cfg.HTTP = traced(cfg.HTTP, cfg.Name, cfg.Traces)
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	return &Client{cfg: cfg}
 }
 
 // traced returns a copy of hc whose every request is a client span of
-// tp's, named "METHOD /path/{id}" (see Template), with the trace context in
+// tp's (a provider that records), named "METHOD /path/{id}" (see Template), with the trace context in
 // its headers. The connection pool stays hc's.
 func traced(hc *http.Client, service string, tp trace.TracerProvider) *http.Client {
 	base := hc.Transport
@@ -232,6 +235,9 @@ func (c *Client) once(ctx context.Context, method, path string, header http.Head
 		req.Header.Set("X-Request-ID", id)
 		req.Header.Set("X-Correlation-ID", id)
 	}
+	// The caller's trace context; with tracing on, the attempt's span
+	// replaces it with its own.
+	tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	res, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return Response{}, err, true
