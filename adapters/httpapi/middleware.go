@@ -108,7 +108,8 @@ func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
 		// Nothing to record: only keep the caller's trace context for the
 		// calls this request makes.
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("traceparent") != "" || r.Header.Get("baggage") != "" {
+			// Canonical keys: Header.Get would allocate to canonicalize.
+			if len(r.Header["Traceparent"]) > 0 || len(r.Header["Baggage"]) > 0 {
 				r = r.WithContext(tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 			}
 			next.ServeHTTP(w, r)
