@@ -76,19 +76,19 @@ func LoadTracing(env *Env, name string) TracingConfig {
 		cfg.Exporter = ExportConsole
 	case ExportOTLP:
 		cfg.Exporter = ExportOTLP
-		protocol, name := env.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ""), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+		protocol, protocolVar := env.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ""), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 		if protocol == "" {
-			protocol, name = env.String("OTEL_EXPORTER_OTLP_PROTOCOL", ""), "OTEL_EXPORTER_OTLP_PROTOCOL"
+			protocol, protocolVar = env.String("OTEL_EXPORTER_OTLP_PROTOCOL", ""), "OTEL_EXPORTER_OTLP_PROTOCOL"
 		}
 		if protocol != "" && protocol != "http/protobuf" {
-			env.fail(name, "must be http/protobuf, the only OTLP protocol the services speak, not %q", protocol)
+			env.fail(protocolVar, "must be http/protobuf, the only OTLP protocol the services speak, not %q", protocol)
 		}
 		switch {
 		case tracesEndpoint != "":
 			cfg.OTLPEndpoint = checkEndpoint(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracesEndpoint)
 		case endpoint != "":
 			// The signal's path is appended to the base endpoint.
-			cfg.OTLPEndpoint = checkEndpoint(env, "OTEL_EXPORTER_OTLP_ENDPOINT", strings.TrimRight(endpoint, "/")+"/v1/traces")
+			cfg.OTLPEndpoint = strings.TrimRight(checkEndpoint(env, "OTEL_EXPORTER_OTLP_ENDPOINT", endpoint), "/") + "/v1/traces"
 		default:
 			cfg.OTLPEndpoint = DefaultOTLPEndpoint
 		}

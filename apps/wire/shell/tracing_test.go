@@ -61,7 +61,7 @@ func TestLoadTracingRefusesWhatItCannotDo(t *testing.T) {
 	}{
 		{env, `config: OTEL_TRACES_EXPORTER must be one of otlp, console, none, not "zipkin"`},
 		{env2, "config: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL must be http/protobuf, the only OTLP protocol the services speak, not \"grpc\"\n" +
-			`config: OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http(s) URL, not "collector:4318/v1/traces"`},
+			`config: OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http(s) URL, not "collector:4318"`},
 	} {
 		if err := tc.env.Err(); err == nil || err.Error() != tc.want {
 			t.Errorf("got %v, want %s", err, tc.want)
