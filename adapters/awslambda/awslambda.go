@@ -11,9 +11,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	platformtracing "github.com/b2borders/platform/adapters/tracing"
 )
 
 // DefaultReserve is the part of an invocation's remaining time kept back
@@ -24,29 +33,116 @@ const DefaultReserve = 500 * time.Millisecond
 // Function is what lambda.Start runs for an HTTP API.
 type Function func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
+// Tracing is how a Function traces its invocations.
+type Tracing struct {
+	// Provider makes the invocation spans; nil makes none, and the event's
+	// traceparent reaches the handler as it came.
+	Provider trace.TracerProvider
+	// Flush exports the spans ended so far; the Function calls it before
+	// every invocation returns, since the execution environment may be
+	// frozen, and its batched spans lost, as soon as it has. Nil skips it.
+	Flush func(context.Context) error
+}
+
 // Handler returns a Function that serves each event with h. The request's
 // context ends reserve before the invocation's deadline (at most a quarter
 // of the time left), which bounds every call h makes.
-func Handler(h http.Handler, reserve time.Duration) Function {
+//
+// With tracing, every invocation is a server span, the child of the
+// traceparent the event's headers carry or else a trace's root, and h gets
+// the request with that span as its traceparent, so h's own spans are the
+// invocation's children. The spans are flushed before it returns, in the
+// time kept back.
+func Handler(h http.Handler, reserve time.Duration, tracing ...Tracing) Function {
+	var t Tracing
+	if len(tracing) > 0 {
+		t = tracing[0]
+	}
+	tracer := platformtracing.Tracer(t.Provider)
+	var invoked atomic.Bool
 	return func(ctx context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		flushCtx := ctx
+		ctx = platformtracing.Propagator.Extract(ctx, eventHeaders(e.Headers))
+		ctx, span := tracer.Start(ctx, invocationName(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(invocationAttrs(ctx, !invoked.Swap(true))...))
 		if deadline, ok := ctx.Deadline(); ok {
 			keep := min(reserve, time.Until(deadline)/4)
 			var cancel context.CancelFunc
+			// The flush may take half of the time kept back, so that a
+			// collector that does not answer costs spans, never the answer.
+			flushCtx, cancel = context.WithDeadline(flushCtx, deadline.Add(-keep/2))
+			defer cancel()
 			ctx, cancel = context.WithDeadline(ctx, deadline.Add(-keep))
 			defer cancel()
 		}
+		if t.Flush != nil {
+			defer t.Flush(flushCtx)
+		}
+		defer span.End()
+
 		req, err := Request(ctx, e)
 		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
 			return events.APIGatewayV2HTTPResponse{
 				StatusCode: http.StatusBadRequest,
 				Headers:    map[string]string{"Content-Type": "text/plain; charset=utf-8"},
 				Body:       err.Error(),
 			}, nil
 		}
+		// The handler reads its parent from the headers: make it this span.
+		platformtracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 		w := newRecorder()
 		h.ServeHTTP(w, req)
-		return w.response(), nil
+		res := w.response()
+		span.SetAttributes(semconv.HTTPResponseStatusCode(res.StatusCode))
+		if res.StatusCode >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(res.StatusCode))
+		}
+		return res, nil
 	}
+}
+
+// invocationName is the span name of an invocation: the function's name,
+// as the OpenTelemetry conventions for FaaS have it.
+func invocationName() string {
+	if lambdacontext.FunctionName != "" {
+		return lambdacontext.FunctionName
+	}
+	return "lambda invocation"
+}
+
+func invocationAttrs(ctx context.Context, coldStart bool) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{semconv.FaaSTriggerHTTP, semconv.CloudProviderAWS, semconv.FaaSColdstart(coldStart)}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		attrs = append(attrs, semconv.FaaSInvocationID(lc.AwsRequestID), semconv.CloudResourceID(lc.InvokedFunctionArn))
+	}
+	return attrs
+}
+
+// eventHeaders reads an event's headers, whose names API Gateway sends in
+// lower case, for the propagator.
+type eventHeaders map[string]string
+
+func (h eventHeaders) Get(key string) string {
+	if v, ok := h[key]; ok {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}
+
+func (h eventHeaders) Set(string, string) {}
+
+func (h eventHeaders) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // Request turns an event into the request it stands for.

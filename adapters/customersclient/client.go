@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/b2borders/platform/adapters/upstream"
 	"github.com/b2borders/platform/core/customer"
@@ -29,12 +30,15 @@ type Config struct {
 	ServiceToken string
 	// Timeout bounds one attempt; zero means upstream.DefaultTimeout.
 	Timeout time.Duration
+	// Traces makes a client span for every attempt; nil makes none.
+	Traces trace.TracerProvider
 }
 
 // New returns a client for cfg.
 func New(cfg Config) *Client {
 	return &Client{up: upstream.New(upstream.Config{
 		Name: "customers-api", BaseURL: cfg.BaseURL, Token: cfg.ServiceToken, Timeout: cfg.Timeout,
+		Traces: cfg.Traces,
 	})}
 }
 

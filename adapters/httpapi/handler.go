@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/b2borders/platform/core/errs"
 	"github.com/b2borders/platform/core/page"
@@ -39,6 +40,9 @@ type Ops struct {
 	Registry *prometheus.Registry
 	// OpenAPI is the document served at /openapi.yaml.
 	OpenAPI []byte
+	// Traces makes the service's spans; nil makes none (trace context is
+	// still passed on).
+	Traces trace.TracerProvider
 }
 
 // readyTimeout bounds a readiness probe so a hung dependency shows as down.
@@ -90,7 +94,7 @@ func newService(log *slog.Logger, ops Ops, conv conventions, register func(*mux.
 	}).Methods(http.MethodGet)
 
 	register(r)
-	return observe(log, NewMetrics(ops.Registry), conv, requireContentLength(fail, methods(r)))
+	return traced(ops.Traces, observe(log, NewMetrics(ops.Registry), conv, requireContentLength(fail, methods(r))))
 }
 
 // handlerFunc is an endpoint that reports failure by returning it; the

@@ -11,7 +11,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/b2borders/platform/adapters/tracing"
 	"github.com/b2borders/platform/core/correlation"
 	"github.com/b2borders/platform/core/errs"
 )
@@ -64,18 +71,61 @@ func adoptRequestID(w http.ResponseWriter, r *http.Request, id string) *http.Req
 	return r.WithContext(correlation.WithID(r.Context(), id))
 }
 
+// recordRoute runs inside the router, where the matched route is known: it
+// names the request's span by it ("GET /orders/{id}") and hands it to the
+// access log and the metrics.
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if x := exchangeOf(r.Context()); x != nil {
-			if route := mux.CurrentRoute(r); route != nil {
-				if t, err := route.GetPathTemplate(); err == nil {
+		if route := mux.CurrentRoute(r); route != nil {
+			if t, err := route.GetPathTemplate(); err == nil {
+				if x := exchangeOf(r.Context()); x != nil {
 					x.route = t
+				}
+				if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+					span.SetName(r.Method + " " + t)
+					span.SetAttributes(semconv.HTTPRoute(t))
 				}
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// requestIDKey is the span attribute that carries the request id, so that
+// a trace can be found from the id a client was given.
+const requestIDKey = attribute.Key("app.request_id")
+
+// traced is the outermost layer: one server span per request, its parent
+// the traceparent the caller sent (W3C trace context, always read), named
+// by the route once the router has matched one. Everything below,
+// the access log included, runs inside the span. The open operational
+// endpoints (probes, scrapes, the OpenAPI document) get no span: they would
+// bury the traces of real work. With tp nil or the no-op provider nothing
+// of otelhttp runs: the caller's trace context is read, when it sent one,
+// and passed on as it came.
+func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
+	if !tracing.Enabled(tp) {
+		// Nothing to record: only keep the caller's trace context for the
+		// calls this request makes.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Canonical keys: Header.Get would allocate to canonicalize.
+			if len(r.Header["Traceparent"]) > 0 || len(r.Header["Baggage"]) > 0 {
+				r = r.WithContext(tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	return otelhttp.NewHandler(next, "",
+		otelhttp.WithTracerProvider(tracing.Provider(tp)),
+		otelhttp.WithPropagators(tracing.Propagator),
+		// The HTTP metrics are Prometheus's (Metrics); otelhttp's own stay off.
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithFilter(func(r *http.Request) bool { return !opsPaths[r.URL.Path] }),
+	)
+}
+
+// opsPaths are the open operational endpoints every service serves.
+var opsPaths = map[string]bool{"/health": true, "/ready": true, "/metrics": true, "/openapi.yaml": true}
 
 // statusRecorder remembers what a handler wrote.
 type statusRecorder struct {
@@ -185,6 +235,9 @@ func observe(log *slog.Logger, m *Metrics, conv conventions, next http.Handler) 
 			status := rec.status
 			if status == 0 {
 				status = http.StatusOK
+			}
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.SetAttributes(requestIDKey.String(x.id))
 			}
 			m.requests.WithLabelValues(r.Method, x.route, strconv.Itoa(status)).Inc()
 			m.duration.WithLabelValues(r.Method, x.route).Observe(elapsed.Seconds())

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/b2borders/platform/core/catalog"
@@ -26,9 +27,23 @@ var Module = fx.Module("mysql",
 	),
 )
 
+// DBParams are what NewDB takes from the application.
+type DBParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	// Traces, when the application provides one and Config has none,
+	// makes the database calls' spans.
+	Traces trace.TracerProvider `optional:"true"`
+}
+
 // NewDB opens the pool when the application is built and closes it when the
 // application stops.
-func NewDB(lc fx.Lifecycle, cfg Config) (*DB, error) {
+func NewDB(p DBParams) (*DB, error) {
+	lc, cfg := p.Lifecycle, p.Config
+	if cfg.Traces == nil {
+		cfg.Traces = p.Traces
+	}
 	db, err := Open(context.Background(), cfg)
 	if err != nil {
 		return nil, NewOpenError(cfg.DSN, err)

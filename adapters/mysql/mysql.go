@@ -35,6 +35,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/b2borders/platform/adapters/tracing"
 )
 
 // Config says which database to open and which schema it must have.
@@ -51,6 +54,9 @@ type Config struct {
 	Timeout time.Duration
 	// Render makes the payloads of the events the stores write.
 	Render Renderers
+	// Traces makes a span of every call a store makes inside a traced
+	// request; nil makes none.
+	Traces trace.TracerProvider
 }
 
 // DefaultTimeout is how long a store waits on the database before it
@@ -160,7 +166,11 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{DB: db, timeout: timeout, render: c.Render}, nil
+	out := &DB{DB: db, timeout: timeout, name: cfg.DBName, render: c.Render}
+	if tracing.Enabled(c.Traces) {
+		out.tracer = tracing.Tracer(c.Traces)
+	}
+	return out, nil
 }
 
 // refusedParam returns the one of names that is set in params and that err,

@@ -9,10 +9,16 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/b2borders/platform/core/errs"
 )
@@ -28,6 +34,11 @@ type DB struct {
 	// render makes event payloads; written counts the events committed.
 	render  Renderers
 	written eventCounts
+	// tracer makes a span of every call made inside a traced request;
+	// nil when the service traces nothing.
+	tracer trace.Tracer
+	// name is the database's, for the spans' db.namespace.
+	name string
 }
 
 // Retries counts the attempts a DB ran again, by cause since it opened.
@@ -101,7 +112,18 @@ const maxAttempts = 8
 // or ctx's deadline if sooner) runs out. A failure is returned wrapped with
 // op, and a database that is down, frozen or still contended when the time
 // is up is errs.DependencyUnavailable.
-func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) error) error {
+//
+// op names the kind of call ("get product", "place order"), optionally
+// followed by the id of the row it is about ("place order 0192…"). Inside a
+// traced request the call is one span, "db " and the kind ("db place
+// order"), with the id as an attribute (app.order_id), never in the name,
+// and an event for every attempt run again.
+func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) error) (err error) {
+	var span trace.Span
+	if db.tracer != nil && trace.SpanFromContext(ctx).IsRecording() {
+		ctx, span = db.startSpan(ctx, op)
+		defer func() { endSpan(span, err) }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
 	for n := 1; ; n++ {
@@ -121,7 +143,51 @@ func (db *DB) run(ctx context.Context, op string, attempt func(context.Context) 
 			return failed(ctx, op, err)
 		}
 		db.count(err)
+		if span != nil {
+			span.AddEvent("retry", trace.WithAttributes(
+				attribute.Int("db.response.status_code", int(errNumber(err))),
+				attribute.Int("app.db.attempt", n+1)))
+		}
 	}
+}
+
+// startSpan starts the client span of one call named by op.
+func (db *DB) startSpan(ctx context.Context, op string) (context.Context, trace.Span) {
+	kind, id := splitOp(op)
+	attrs := []attribute.KeyValue{semconv.DBSystemNameMySQL, semconv.DBOperationName(kind), semconv.DBNamespace(db.name)}
+	if id != "" {
+		noun := kind[strings.LastIndexByte(kind, ' ')+1:]
+		attrs = append(attrs, attribute.String("app."+noun+"_id", id))
+	}
+	return db.tracer.Start(ctx, "db "+kind, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// endSpan ends a call's span with its outcome. A domain answer (not found,
+// a conflict, short stock) is the call working: only a failure of the
+// database itself marks the span as an error.
+func endSpan(span trace.Span, err error) {
+	var e *errs.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &e) && e.Code != errs.DependencyUnavailable:
+		span.SetAttributes(attribute.String("app.error_code", string(e.Code)))
+	default:
+		if n := errNumber(err); n != 0 {
+			span.SetAttributes(attribute.Int("db.response.status_code", int(n)))
+		}
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// splitOp separates a trailing id from op: "place order 0192…" is the kind
+// "place order" and the id.
+func splitOp(op string) (kind, id string) {
+	i := strings.LastIndexByte(op, ' ')
+	if i > 0 && len(op)-i-1 == 36 && uuid.Validate(op[i+1:]) == nil {
+		return op[:i], op[i+1:]
+	}
+	return op, ""
 }
 
 // tx is run for a transaction: fn's statements, one per round trip, then

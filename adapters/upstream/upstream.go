@@ -2,7 +2,9 @@
 // attempt by a timeout and by the caller's deadline, retries transient
 // failures with jittered backoff, forwards the correlation id, and turns
 // problem+json answers back into domain errors, so that a use case cannot
-// tell a remote service from a local store.
+// tell a remote service from a local store. Every attempt is a client span
+// (otelhttp), named by the path with its ids as {id}, and carries the W3C
+// trace context to the service.
 package upstream
 
 import (
@@ -18,6 +20,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/b2borders/platform/adapters/tracing"
 	"github.com/b2borders/platform/core/correlation"
 	"github.com/b2borders/platform/core/errs"
 )
@@ -36,6 +46,9 @@ type Config struct {
 	Attempts int
 	// HTTP is the client to use; nil means a shared pooled client.
 	HTTP *http.Client
+	// Traces makes a client span for every attempt; nil makes none, and
+	// the caller's trace context is still passed on.
+	Traces trace.TracerProvider
 }
 
 // Defaults for Config's zero fields.
@@ -71,8 +84,67 @@ func New(cfg Config) *Client {
 	if cfg.HTTP == nil {
 		cfg.HTTP = defaultHTTP
 	}
+	if tracing.Enabled(cfg.Traces) {
+		cfg.HTTP = traced(cfg.HTTP, cfg.Name, cfg.Traces)
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	return &Client{cfg: cfg}
+}
+
+// traced returns a copy of hc whose every request is a client span of
+// tp's (a provider that records), named "METHOD /path/{id}" (see Template), with the trace context in
+// its headers. The connection pool stays hc's.
+func traced(hc *http.Client, service string, tp trace.TracerProvider) *http.Client {
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	out := *hc
+	out.Transport = otelhttp.NewTransport(annotate{base: base, service: service},
+		otelhttp.WithTracerProvider(tracing.Provider(tp)),
+		otelhttp.WithPropagators(tracing.Propagator),
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			return r.Method + " " + Template(r.URL.Path)
+		}),
+	)
+	return &out
+}
+
+// annotate runs inside the attempt's span and adds what otelhttp cannot
+// know: the path template, the service called and, for a retry, which
+// resend it is.
+type annotate struct {
+	base    http.RoundTripper
+	service string
+}
+
+type resendKey struct{}
+
+func (a annotate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetAttributes(semconv.URLTemplate(Template(r.URL.Path)), semconv.ServicePeerName(a.service))
+		if n, _ := r.Context().Value(resendKey{}).(int); n > 0 {
+			span.SetAttributes(semconv.HTTPRequestResendCount(n))
+		}
+	}
+	return a.base.RoundTrip(r)
+}
+
+// Template is path with every segment that is a UUID replaced by {id}:
+// "/orders/0192…/confirm" is "/orders/{id}/confirm". Span names stay few,
+// and ids go to attributes (url.full), never to names.
+func Template(path string) string {
+	if !strings.Contains(path, "-") {
+		return path
+	}
+	segs := strings.Split(path, "/")
+	for i, s := range segs {
+		if len(s) == 36 && uuid.Validate(s) == nil {
+			segs[i] = "{id}"
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // Response is a successful answer.
@@ -104,7 +176,11 @@ func (c *Client) Do(ctx context.Context, method, path string, header http.Header
 				return Response{}, c.timeout(lastErr)
 			}
 		}
-		res, err, transient := c.once(ctx, method, path, header, payload)
+		actx := ctx
+		if attempt > 1 {
+			actx = context.WithValue(ctx, resendKey{}, attempt-1)
+		}
+		res, err, transient := c.once(actx, method, path, header, payload)
 		if !transient {
 			return res, err
 		}
@@ -159,6 +235,9 @@ func (c *Client) once(ctx context.Context, method, path string, header http.Head
 		req.Header.Set("X-Request-ID", id)
 		req.Header.Set("X-Correlation-ID", id)
 	}
+	// The caller's trace context; with tracing on, the attempt's span
+	// replaces it with its own.
+	tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	res, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return Response{}, err, true

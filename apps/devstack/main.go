@@ -13,7 +13,10 @@
 // instead of the embedded engine, naming no database: customers_db and
 // orders_db are created on it), JWT_SECRET, SERVICE_TOKEN, CUSTOMERS_PORT
 // (3001), ORDERS_PORT (3002), ORCHESTRATOR_PORT (3000), LOG_LEVEL; the
-// names and defaults of .env.example.
+// names and defaults of .env.example. The services trace as the OTEL_*
+// variables say (see shell.LoadTracing), each under its own name:
+// OTEL_TRACES_EXPORTER=console prints every trace as a tree on stderr,
+// OTEL_EXPORTER_OTLP_ENDPOINT sends the spans to a collector.
 package main
 
 import (

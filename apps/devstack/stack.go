@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ type config struct {
 	orchestratorPort int
 	reservationTTL   time.Duration
 	sampleData       bool
+	// tracing is every service's, but for the name: OTEL_SERVICE_NAME
+	// cannot name three services, so each keeps its own.
+	tracing shell.TracingConfig
 }
 
 // ServerURLVar names the variable of a MySQL server to use instead of the
@@ -60,7 +64,26 @@ func loadConfig(env *shell.Env) config {
 		orchestratorPort: env.Port("ORCHESTRATOR_PORT", orchestratorapp.DefaultPort),
 		reservationTTL:   env.DurationOrOff("RESERVATION_TTL", ordering.DefaultReservationTTL),
 		sampleData:       true,
+		tracing:          loadTracing(env),
 	}
+}
+
+// loadTracing reads the services' OTEL_* variables. In the dev stack,
+// OTEL_TRACES_EXPORTER=console prints each trace as a tree on stderr,
+// once it has been quiet for a moment, rather than each span as JSON.
+func loadTracing(env *shell.Env) shell.TracingConfig {
+	cfg := shell.LoadTracing(env, "")
+	if cfg.Exporter == shell.ExportConsole {
+		cfg.SpanExporter = newTracePrinter(os.Stderr, 300*time.Millisecond)
+	}
+	return cfg
+}
+
+// tracingOf is the tracing configuration of the service name.
+func (c config) tracingOf(name string) shell.TracingConfig {
+	t := c.tracing
+	t.ServiceName = name
+	return t
 }
 
 // serverURL is DEVSTACK_SERVER_URL, "" when unset: a mysql:// URL or a
@@ -150,9 +173,10 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 	}
 
 	customers, err := s.run(ctx, "customers-api", customersapi.Module(customersapi.Config{
-		Port:  cfg.customersPort,
-		MySQL: mysql.Config{DSN: withDB(server, "customers_db"), Schema: migrations.Customers, MaxOpenConns: conns},
-		Auth:  cfg.auth,
+		Port:    cfg.customersPort,
+		MySQL:   mysql.Config{DSN: withDB(server, "customers_db"), Schema: migrations.Customers, MaxOpenConns: conns},
+		Auth:    cfg.auth,
+		Tracing: cfg.tracingOf(customersapi.Name),
 	}, log))
 	if err != nil {
 		return nil, err
@@ -165,6 +189,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 		Auth:      cfg.auth,
 		Customers: customersclient.Config{BaseURL: s.customersURL, ServiceToken: cfg.auth.ServiceToken},
 		Ordering:  ordering.Config{ReservationTTL: cfg.reservationTTL},
+		Tracing:   cfg.tracingOf(ordersapi.Name),
 	}, log))
 	if err != nil {
 		return nil, err
@@ -176,6 +201,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (_ *stack, err err
 		CustomersURL: s.customersURL,
 		OrdersURL:    s.ordersURL,
 		Auth:         cfg.auth,
+		Tracing:      cfg.tracingOf(orchestratorapp.Name),
 	}, log))
 	if err != nil {
 		return nil, err

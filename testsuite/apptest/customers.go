@@ -1,6 +1,7 @@
 package apptest
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/b2borders/platform/adapters/mysql"
 	"github.com/b2borders/platform/apps/wire/customersapi"
 	"github.com/b2borders/platform/apps/wire/ordersapi"
+	"github.com/b2borders/platform/apps/wire/shell"
 	"github.com/b2borders/platform/core/ordering"
 	"github.com/b2borders/platform/migrations"
 	"github.com/b2borders/platform/testsuite/dbtest"
@@ -35,10 +37,35 @@ type Service struct {
 // StartCustomers boots customers-api on a fresh database.
 func StartCustomers(t testing.TB) Service {
 	t.Helper()
+	return StartCustomersWith(t, Observed{})
+}
+
+// Observed says where a booted service's logs and spans go: by default
+// its logs are dropped and it traces nothing.
+type Observed struct {
+	// Log gets the service's log lines; nil drops them.
+	Log *slog.Logger
+	// Tracing is the service's tracing configuration; its zero value
+	// exports nothing.
+	Tracing shell.TracingConfig
+}
+
+func (o Observed) logger() *slog.Logger {
+	if o.Log == nil {
+		return Logger()
+	}
+	return o.Log
+}
+
+// StartCustomersWith boots customers-api on a fresh database, observed as
+// o says.
+func StartCustomersWith(t testing.TB, o Observed) Service {
+	t.Helper()
 	url, app := Boot(t, customersapi.Module(customersapi.Config{
-		MySQL: mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Customers, MaxOpenConns: PoolSize},
-		Auth:  Auth,
-	}, Logger()))
+		MySQL:   mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Customers, MaxOpenConns: PoolSize},
+		Auth:    Auth,
+		Tracing: o.Tracing,
+	}, o.logger()))
 	return Service{URL: url, App: app}
 }
 
@@ -57,6 +84,7 @@ type OrdersOptions struct {
 	// Events configures its outbox, feed and webhooks; the zero value runs
 	// no dispatcher.
 	Events ordersapi.EventsConfig
+	Observed
 }
 
 // StartOrders boots an orders-api.
@@ -68,6 +96,7 @@ func StartOrders(t testing.TB, o OrdersOptions) Service {
 		Customers: customersclient.Config{BaseURL: o.CustomersURL, ServiceToken: ServiceToken},
 		Ordering:  ordering.Config{Now: o.Now, ReservationTTL: o.ReservationTTL},
 		Events:    o.Events,
-	}, Logger()))
+		Tracing:   o.Tracing,
+	}, o.logger()))
 	return Service{URL: url, App: app}
 }

@@ -357,3 +357,53 @@ func TestBadConfigIsOneLineNamingTheVariable(t *testing.T) {
 		t.Errorf("output lacks the line naming ORDERS_API_URL:\n%s", out)
 	}
 }
+
+// The real bootstrap, sending to an OTLP/HTTP endpoint with a batch delay
+// far longer than the test, exports each invocation's spans before the
+// invocation returns: the invocation span, the child of the event's
+// traceparent, with the handler's request and its calls under it.
+func TestLambdaFlushesItsSpansBeforeItReturns(t *testing.T) {
+	rie, bootstrap := binaries(t)
+	rcv := apptest.NewOTLPReceiver(t)
+	s := orchestrator.NewStack(t)
+	c := s.NewCustomer(t, "ACME", "")
+	p := s.NewProduct(t, 500, 10)
+	url, _ := emulator(t, rie, bootstrap, map[string]string{
+		"CUSTOMERS_API_URL":           s.CustomersProxy.URL,
+		"ORDERS_API_URL":              s.OrdersProxy.URL,
+		"SERVICE_TOKEN":               apptest.ServiceToken,
+		"JWT_SECRET":                  apptest.JWTSecret,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "20",
+		"AWS_LAMBDA_FUNCTION_NAME":    "orchestrator-dev",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL,
+		"OTEL_BSP_SCHEDULE_DELAY":     "3600000",
+	})
+	e := apiEvent("/orchestrator/create-and-confirm-order", apptest.OperatorToken(t), map[string]any{
+		"customer_id": c.ID, "items": []any{map[string]any{"product_id": p, "qty": 1}}, "idempotency_key": "traced-" + uuid.NewString(),
+	})
+	e.Headers["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if res, env := invoke(t, url, e); res.StatusCode != http.StatusCreated || !env.Success {
+		t.Fatalf("statusCode %d, body %s; want 201", res.StatusCode, res.Body)
+	}
+
+	// No waiting: what the invocation flushed is there once it answered.
+	byName := map[string]apptest.Span{}
+	for _, sp := range rcv.Spans() {
+		if sp.Service != "orchestrator" || sp.SpanContext.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+			t.Errorf("span %s of %s in trace %s: want the orchestrator's, in the event's trace", sp.Name, sp.Service, sp.SpanContext.TraceID())
+		}
+		byName[sp.Name] = sp
+	}
+	invocation, request := byName["orchestrator-dev"], byName["POST /orchestrator/create-and-confirm-order"]
+	if invocation.Parent.SpanID().String() != "00f067aa0ba902b7" || invocation.Attr("faas.trigger") != "http" {
+		t.Fatalf("invocation span %+v: want the child of the event's traceparent, triggered by http; got spans %v", invocation, byName)
+	}
+	if request.Parent.SpanID() != invocation.SpanContext.SpanID() {
+		t.Errorf("the request's span has parent %s, want the invocation %s", request.Parent.SpanID(), invocation.SpanContext.SpanID())
+	}
+	for _, call := range []string{"GET /internal/customers/{id}", "POST /orders", "POST /orders/{id}/confirm"} {
+		if byName[call].Parent.SpanID() != request.SpanContext.SpanID() {
+			t.Errorf("call %s: parent %s, want the request %s", call, byName[call].Parent.SpanID(), request.SpanContext.SpanID())
+		}
+	}
+}

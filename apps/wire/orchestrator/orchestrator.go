@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
@@ -37,8 +38,12 @@ type Config struct {
 	CallTimeout time.Duration
 	// Budget bounds one whole orchestration; zero means
 	// httpapi.DefaultOrchestrationBudget.
-	Budget time.Duration
+	Budget  time.Duration
+	Tracing shell.TracingConfig
 }
+
+// Name is the orchestrator's name in its logs and traces.
+const Name = "orchestrator"
 
 // LoadConfig reads the orchestrator's variables; env.Err reports the first
 // bad one.
@@ -48,6 +53,7 @@ func LoadConfig(env *shell.Env) Config {
 		CustomersURL: env.URL("CUSTOMERS_API_URL"),
 		OrdersURL:    env.URL("ORDERS_API_URL"),
 		Auth:         shell.LoadAuth(env),
+		Tracing:      shell.LoadTracing(env, Name),
 	}
 }
 
@@ -55,21 +61,29 @@ func LoadConfig(env *shell.Env) Config {
 // server: what the Lambda runs.
 func Handler(cfg Config, log *slog.Logger) fx.Option {
 	// Every line names the service: the dev stack runs several in one process.
-	log = log.With("service", "orchestrator")
+	log = log.With("service", Name)
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
 		fx.Supply(
 			log,
 			cfg.Auth,
-			customersclient.Config{BaseURL: cfg.CustomersURL, ServiceToken: cfg.Auth.ServiceToken, Timeout: cfg.CallTimeout},
-			ordersclient.Config{BaseURL: cfg.OrdersURL, ServiceToken: cfg.Auth.ServiceToken, Timeout: cfg.CallTimeout},
+			cfg.Tracing,
 			httpapi.OrchestratorConfig{Budget: cfg.Budget},
-			ops(cfg),
 		),
+		shell.TracingModule,
 		fx.Provide(
+			func(traces trace.TracerProvider) httpapi.Ops { return ops(cfg, traces) },
+			func(traces trace.TracerProvider) *customersclient.Client {
+				return customersclient.New(customersclient.Config{
+					BaseURL: cfg.CustomersURL, ServiceToken: cfg.Auth.ServiceToken, Timeout: cfg.CallTimeout, Traces: traces,
+				})
+			},
+			func(traces trace.TracerProvider) *ordersclient.Client {
+				return ordersclient.New(ordersclient.Config{
+					BaseURL: cfg.OrdersURL, ServiceToken: cfg.Auth.ServiceToken, Timeout: cfg.CallTimeout, Traces: traces,
+				})
+			},
 			httpapi.NewAuth,
-			customersclient.New,
-			ordersclient.New,
 			newService,
 			httpapi.NewOrchestratorHandler,
 		),
@@ -80,7 +94,7 @@ func Handler(cfg Config, log *slog.Logger) fx.Option {
 func Module(cfg Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		Handler(cfg, log),
-		fx.Supply(shell.ServerConfig{Name: "orchestrator", Port: cfg.Port}),
+		fx.Supply(shell.ServerConfig{Name: Name, Port: cfg.Port}),
 		fx.Provide(shell.NewServer),
 		fx.Invoke(func(*shell.Server) {}),
 	)
@@ -88,7 +102,7 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 
 // ops are the orchestrator's operational endpoints: it is ready while both
 // services it calls answer.
-func ops(cfg Config) httpapi.Ops {
+func ops(cfg Config, traces trace.TracerProvider) httpapi.Ops {
 	return httpapi.Ops{
 		Ready: upstreamsReady(
 			upstream{name: "customers-api", baseURL: cfg.CustomersURL},
@@ -96,6 +110,7 @@ func ops(cfg Config) httpapi.Ops {
 		),
 		Registry: shell.NewRegistry(),
 		OpenAPI:  httpapi.OrchestratorOpenAPI,
+		Traces:   traces,
 	}
 }
 
@@ -105,15 +120,17 @@ func newService(c *customersclient.Client, o *ordersclient.Client) *orchestratio
 
 // StartLambda builds and starts the handler once, at the cold start of an
 // execution environment, and returns the function lambda.Start serves with
-// it for every invocation the environment gets.
+// it for every invocation the environment gets. Each invocation is a span,
+// flushed before the invocation returns.
 func StartLambda(ctx context.Context, cfg Config, log *slog.Logger) (awslambda.Function, error) {
 	var h http.Handler
-	app := fx.New(Handler(cfg, log), fx.Populate(&h))
+	var traces shell.Traces
+	app := fx.New(Handler(cfg, log), fx.Populate(&h, &traces))
 	if err := app.Err(); err != nil {
 		return nil, err
 	}
 	if err := app.Start(ctx); err != nil {
 		return nil, err
 	}
-	return awslambda.Handler(h, awslambda.DefaultReserve), nil
+	return awslambda.Handler(h, awslambda.DefaultReserve, awslambda.Tracing{Provider: traces.Provider, Flush: traces.Flush}), nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
@@ -37,6 +38,7 @@ type Config struct {
 	Auth      httpapi.AuthConfig
 	Customers customersclient.Config
 	Ordering  ordering.Config
+	Tracing   shell.TracingConfig
 	// PurgeInterval is how often expired idempotency keys and events are
 	// deleted; zero means DefaultPurgeInterval.
 	PurgeInterval time.Duration
@@ -54,6 +56,7 @@ func LoadConfig(env *shell.Env) Config {
 			IdempotencyTTL: env.Duration("IDEMPOTENCY_TTL", idempotency.DefaultTTL),
 			ReservationTTL: env.DurationOrOff("RESERVATION_TTL", ordering.DefaultReservationTTL),
 		},
+		Tracing: shell.LoadTracing(env, Name),
 	}
 	cfg.Customers = customersclient.Config{
 		BaseURL:      env.URL("CUSTOMERS_API_URL"),
@@ -63,21 +66,25 @@ func LoadConfig(env *shell.Env) Config {
 	return cfg
 }
 
+// Name is the service's name in its logs and traces.
+const Name = "orders-api"
+
 // Module is the whole service for cfg, logging to log.
 func Module(cfg Config, log *slog.Logger) fx.Option {
 	// Every line names the service: the dev stack runs several in one process.
-	log = log.With("service", "orders-api")
+	log = log.With("service", Name)
 	// Events carry the order or product as the API renders it.
 	cfg.MySQL.Render = mysql.Renderers{Order: httpapi.RenderOrder, Product: httpapi.RenderProduct}
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger { return shell.FxLogger(log) }),
-		fx.Supply(log, cfg.MySQL, cfg.Auth, cfg.Customers, cfg.Ordering, cfg.Events,
+		fx.Supply(log, cfg.MySQL, cfg.Auth, cfg.Customers, cfg.Ordering, cfg.Events, cfg.Tracing,
 			purgeConfig{Interval: cfg.PurgeInterval, Now: cfg.Ordering.Now, Retention: cfg.Events.Retention},
-			shell.ServerConfig{Name: "orders-api", Port: cfg.Port}),
+			shell.ServerConfig{Name: Name, Port: cfg.Port}),
+		shell.TracingModule,
 		mysql.Module,
 		httpapi.Module,
 		fx.Provide(
-			fx.Annotate(customersclient.New, fx.As(new(ordering.CustomerDirectory))),
+			fx.Annotate(newCustomersClient, fx.As(new(ordering.CustomerDirectory))),
 			catalog.NewService,
 			ordering.NewService,
 			newHandler,
@@ -92,11 +99,16 @@ func Module(cfg Config, log *slog.Logger) fx.Option {
 	)
 }
 
-func newHandler(log *slog.Logger, db *mysql.DB, d *events.Dispatcher, auth *httpapi.Auth,
+func newHandler(log *slog.Logger, db *mysql.DB, traces trace.TracerProvider, d *events.Dispatcher, auth *httpapi.Auth,
 	products *httpapi.ProductHandler, orders *httpapi.OrderHandler, feed *httpapi.EventHandler) http.Handler {
-	ops := dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI)
+	ops := dbshell.DatabaseOps(db, httpapi.OrdersOpenAPI, traces)
 	registerEventMetrics(ops.Registry, db, d)
 	return httpapi.NewHandler(log, ops, auth, products, orders, feed)
+}
+
+func newCustomersClient(cfg customersclient.Config, traces trace.TracerProvider) *customersclient.Client {
+	cfg.Traces = traces
+	return customersclient.New(cfg)
 }
 
 // sweepTimeout bounds one sweep, so a stuck database cannot stall the loop

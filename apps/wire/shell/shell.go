@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
+
+	"github.com/b2borders/platform/adapters/tracing"
 )
 
 // MinSecretLen is the shortest JWT_SECRET or SERVICE_TOKEN a shell accepts.
@@ -20,14 +23,21 @@ const MinSecretLen = 16
 
 // NewLogger returns a JSON logger at the level LOG_LEVEL names and makes it
 // the process default, which the HTTP adapter logs unexpected failures to.
+// A line logged inside a traced request carries its trace_id and span_id.
 func NewLogger(env *Env) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
 		env.fail("LOG_LEVEL", "must be one of debug, info, warn, error")
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := JSONLogger(os.Stderr, level)
 	slog.SetDefault(log)
 	return log
+}
+
+// JSONLogger is the shells' logger: JSON lines on w at level, each line
+// logged inside a span stamped with its trace_id and span_id.
+func JSONLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(tracing.NewLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
 }
 
 // FxLogger keeps fx's own events at debug level, errors aside; an error

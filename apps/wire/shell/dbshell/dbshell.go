@@ -10,6 +10,7 @@ import (
 	"io/fs"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/b2borders/platform/adapters/httpapi"
 	"github.com/b2borders/platform/adapters/mysql"
@@ -34,7 +35,7 @@ func LoadMySQL(env *shell.Env, schema fs.FS) mysql.Config {
 // is ready while db answers and, on a Galera cluster, its node is synced
 // (mysql.DB.Ready), and its metrics count the database
 // work run again because of contention.
-func DatabaseOps(db *mysql.DB, openAPI []byte) httpapi.Ops {
+func DatabaseOps(db *mysql.DB, openAPI []byte, traces trace.TracerProvider) httpapi.Ops {
 	ready := func(ctx context.Context) error {
 		if err := db.Ready(ctx); err != nil {
 			return fmt.Errorf("%w: %v", errs.New(errs.DependencyUnavailable, "the database does not answer"), err)
@@ -53,5 +54,5 @@ func DatabaseOps(db *mysql.DB, openAPI []byte) httpapi.Ops {
 			ConstLabels: prometheus.Labels{"cause": cause},
 		}, func() float64 { return float64(n(db.Retries())) }))
 	}
-	return httpapi.Ops{Ready: ready, Registry: reg, OpenAPI: openAPI}
+	return httpapi.Ops{Ready: ready, Registry: reg, OpenAPI: openAPI, Traces: traces}
 }
