@@ -26,7 +26,13 @@ import (
 // over a fresh, migrated orders database that lives as long as t.
 func openOrdersDB(t *testing.T, conns ...int) *mysql.DB {
 	t.Helper()
-	cfg := mysql.Config{DSN: dbtest.NewDatabase(t), Schema: migrations.Orders}
+	return openOrdersOn(t, dbtest.NewDatabase(t), conns...)
+}
+
+// openOrdersOn is openOrdersDB on the database of dsn.
+func openOrdersOn(t *testing.T, dsn string, conns ...int) *mysql.DB {
+	t.Helper()
+	cfg := mysql.Config{DSN: dsn, Schema: migrations.Orders}
 	if len(conns) > 0 {
 		cfg.MaxOpenConns = conns[0]
 	}
@@ -218,13 +224,16 @@ func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
 }
 
 // TestMySQLPriceChangeReachesEveryReplica runs two order stores on one
-// database, as two orders-api replicas with a price cache each. Once both
+// database, as two orders-api replicas with a price cache each (through
+// two nodes on a cluster: dbtest.ReplicaDSN). Once both
 // have placed an order at the old price, a price change made through the
 // catalogue (any replica's PATCH) must be charged by both: the stock
 // UPDATE matches a product only at the price it charges, so a stale cached
 // price fails it, and the placement re-reads and charges the new price.
 func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
-	db := openOrdersDB(t)
+	dsn := dbtest.NewDatabase(t)
+	db := openOrdersOn(t, dsn)
+	other := openOrdersOn(t, dbtest.ReplicaDSN(t, dsn, 1))
 	ctx := t.Context()
 	products := catalog.NewService(mysql.NewProductStore(db))
 	p, err := products.Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
@@ -233,7 +242,7 @@ func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
 	}
 	replicas := []*ordering.Service{
 		ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{}),
-		ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{}),
+		ordering.NewService(mysql.NewOrderStore(other), knownCustomers{}, ordering.Config{}),
 	}
 	placeAt := func(want int64) {
 		t.Helper()

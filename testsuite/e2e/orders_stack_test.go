@@ -27,6 +27,8 @@ type ordersStack struct {
 	orders    *apptest.Client
 	// ordersDSN is orders-api's database, for more replicas on it.
 	ordersDSN string
+	// replicas counts the orders-api replicas booted.
+	replicas int
 }
 
 // ordersClock is a service clock a test can move forward, so an order can
@@ -51,10 +53,12 @@ func newOrdersStack(t *testing.T, clock *ordersClock) *ordersStack {
 }
 
 // bootOrders starts one more orders-api replica on the stack's database and
-// returns an operator client for it.
+// returns an operator client for it. On a cluster (TEST_MYSQL_NODES) each
+// replica writes through another node.
 func (s *ordersStack) bootOrders(t *testing.T, clock *ordersClock) *apptest.Client {
 	t.Helper()
-	o := apptest.OrdersOptions{DSN: s.ordersDSN, CustomersURL: s.customersSvc.URL}
+	o := apptest.OrdersOptions{DSN: dbtest.ReplicaDSN(t, s.ordersDSN, s.replicas), CustomersURL: s.customersSvc.URL}
+	s.replicas++
 	if clock != nil {
 		o.Now = clock.Now
 	}
