@@ -152,15 +152,20 @@ wait_synced() {
 cluster_size() { sql "$1" -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='wsrep_cluster_size'" 2>/dev/null; }
 
 # leftovers N prints the pids of every mariadbd running node N's config,
-# whatever its pid file says: one a run that was killed left behind, or one
-# whose datadir a later start removed.
+# whatever its pid file says (one a run that was killed left behind, or one
+# whose datadir a later start removed), and of the rsync daemon of a state
+# transfer to or from it that outlived the node.
 leftovers() {
-  local f p want
-  want="--defaults-file=$(ndir "$1")/my.cnf"
+  local f p args
   for f in /proc/[0-9]*/cmdline; do
     p=${f#/proc/}
     p=${p%/cmdline}
-    tr '\0' '\n' 2>/dev/null <"$f" | grep -qxF -- "$want" && echo "$p"
+    args=$(tr '\0' '\n' 2>/dev/null <"$f") || continue
+    case "$(basename -- "$(head -n1 <<<"$args")")" in
+    mariadbd | mysqld | rsync) ;;
+    *) continue ;;
+    esac
+    grep -qF -- "$(ndir "$1")/" <<<"$args" && echo "$p"
   done
   return 0
 }
