@@ -33,6 +33,18 @@ sql() {
   mariadb --no-defaults --protocol=tcp -h"${addr%:*}" -P"${addr#*:}" -u"${cred%%:*}" "${pass[@]}" -e "$2"
 }
 
+# causal_reads sums the reads the cluster's nodes 1 and 2 made wait for
+# causality (wsrep_causal_reads), to show whether wsrep_sync_wait was on.
+causal_reads() {
+  local sum=0 v port
+  for port in 3311 3312; do
+    v=$(mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P$port -uroot -N -B \
+      -e "SHOW GLOBAL STATUS LIKE 'wsrep_causal_reads'" | cut -f2)
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+
 pids=()
 stop() { [ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
 trap stop EXIT
@@ -69,8 +81,10 @@ for name in $SETUPS; do
     "$dir/orders-api" 2>/dev/null & pids+=($!)
   wait_up 3103
   for mode in $MODES; do
-    echo "$name $mode $("$dir/loadgen" -token "$SERVICE_TOKEN" -mode "$mode" -concurrency 32 -duration "${DURATION}s" \
-      -customers-url http://127.0.0.1:3101 -orders-url http://127.0.0.1:3102,http://127.0.0.1:3103 -json)"
+    before=$(causal_reads)
+    out=$("$dir/loadgen" -token "$SERVICE_TOKEN" -mode "$mode" -concurrency 32 -duration "${DURATION}s" \
+      -customers-url http://127.0.0.1:3101 -orders-url http://127.0.0.1:3102,http://127.0.0.1:3103 -json)
+    echo "$name $mode $out causal_reads=$(($(causal_reads) - before))"
   done
   stop
   sql "$a" 'DROP DATABASE bench_orders'
