@@ -17,6 +17,7 @@
 # Node 1 bootstraps the cluster (--wsrep-new-cluster); nodes 2 and 3 join it and
 # receive their data by rsync. `start` wipes the datadirs: each run is a fresh
 # cluster. The nodes are small: 32 MiB buffer pool, 32 MiB gcache.
+# A node killed is evicted after about 10 s (see config).
 set -euo pipefail
 
 dir=${GALERA_DIR:-/var/tmp/orders-galera}
@@ -68,6 +69,11 @@ install_missing() {
 }
 
 # config N writes node N's my.cnf. The rsync SST script reads it too.
+# A node that has not been heard from for 10 s is suspected and then
+# evicted (evs.suspect_timeout; Galera's default is 5 s): on a busy 2-core
+# machine, shorter let the cluster evict a live but descheduled node and
+# drop to a non-primary component in the middle of the tests.
+
 config() {
   local n=$1 d user=()
   d=$(ndir "$n")
@@ -113,7 +119,7 @@ wsrep-node-incoming-address=127.0.0.1:$(sql_port "$n")
 wsrep-sst-receive-address=127.0.0.1:$(sst_port "$n")
 wsrep-sst-method=rsync
 wsrep-slave-threads=2
-wsrep-provider-options=base_port=$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(($(gcomm_port "$n") + 1));gcache.size=32M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT4S
+wsrep-provider-options=base_port=$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(($(gcomm_port "$n") + 1));gcache.size=32M;evs.suspect_timeout=PT10S;evs.inactive_timeout=PT30S;evs.install_timeout=PT15S
 EOF
 }
 
