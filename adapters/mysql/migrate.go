@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -66,24 +67,32 @@ func applySchema(cfg *mysql.Config, schema fs.FS) error {
 // schemaConflict reports a failure of applySchemaOnce that another replica
 // applying the schema through another node of a cluster can cause: a
 // conflict on the version row (a deadlock or certification failure, a lock
-// wait timeout, a snapshot conflict), a node that is not ready yet, or a
-// step found dirty after this replica looked for dirty steps, or the version
-// table created by another replica after this one looked for it.
+// wait timeout, a snapshot conflict, or the version another node's replica
+// wrote found by this one's INSERT of it), a node that is not ready yet, or
+// a step found dirty after this replica looked for dirty steps, or the
+// version table created by another replica after this one looked for it.
 func schemaConflict(err error) bool {
 	if errors.As(err, new(migrate.ErrDirty)) {
 		return true
 	}
 	var de database.Error
 	var dp *database.Error
+	var query []byte
 	switch {
 	case errors.As(err, &dp) && dp != nil:
-		err = dp.OrigErr
+		err, query = dp.OrigErr, dp.Query
 	case errors.As(err, &de):
-		err = de.OrigErr
+		err, query = de.OrigErr, de.Query
 	}
 	switch errNumber(err) {
 	case errNodeNotReady, errTableExists, errDupColumn, errDupKey, errCantDrop:
 		return true
+	case errDuplicate:
+		// golang-migrate writes the version as DELETE then INSERT in one
+		// transaction; on a cluster another node's write of the same
+		// version can land between them. A step's own duplicate (a unique
+		// key over duplicate rows) is not a conflict.
+		return bytes.Contains(query, []byte("schema_migrations"))
 	}
 	return retryable(err)
 }
