@@ -14,13 +14,15 @@
 # 3312, as root. MODES (default: random hot get-product) are loadgen's;
 # get-product reads through the first replica only. SETUPS (default: all)
 # names the setups: standalone galera-1-node galera-2-nodes
-# galera-1-node-no-sync-wait galera-2-nodes-no-sync-wait. Every database it
-# makes is dropped.
+# galera-1-node-no-sync-wait galera-2-nodes-no-sync-wait; a setup named
+# twice is measured twice. CONCURRENCY (default 32) is loadgen's. Every
+# database it makes is dropped.
 set -euo pipefail
 [ $# -eq 1 ] || { sed -n '2,19p' "$0"; exit 2; }
 dir=$1
 
 DURATION=${DURATION:-15}
+CONCURRENCY=${CONCURRENCY:-32}
 MODES=${MODES:-random hot get-product}
 SETUPS=${SETUPS:-standalone galera-1-node galera-2-nodes galera-1-node-no-sync-wait galera-2-nodes-no-sync-wait}
 standalone=${BENCH_MYSQL:-orders_test:orders_test@127.0.0.1:3306}
@@ -82,7 +84,7 @@ for name in $SETUPS; do
   wait_up 3103
   for mode in $MODES; do
     before=$(causal_reads)
-    out=$("$dir/loadgen" -token "$SERVICE_TOKEN" -mode "$mode" -concurrency 32 -duration "${DURATION}s" \
+    out=$("$dir/loadgen" -token "$SERVICE_TOKEN" -mode "$mode" -concurrency "$CONCURRENCY" -duration "${DURATION}s" \
       -customers-url http://127.0.0.1:3101 -orders-url http://127.0.0.1:3102,http://127.0.0.1:3103 -json)
     echo "$name $mode $out causal_reads=$(($(causal_reads) - before))"
   done
