@@ -159,11 +159,39 @@ func applySchemaOnce(cfg *mysql.Config, schema fs.FS) error {
 	}
 	defer m.Close()
 
+	if err := keepNewestVersion(lockConn); err != nil {
+		return err
+	}
 	if err := rewindDirty(m, drv, src); err != nil {
 		return err
 	}
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// keepNewestVersion leaves schema_migrations with its newest row only.
+// golang-migrate keeps one row, replaced by DELETE … LIMIT 1 then INSERT;
+// replicas writing it at once through different nodes of a cluster, one of
+// them rewinding a dirty step, can leave two rows (seen: "2" and "3 dirty"),
+// and then every later write of the version fails as a duplicate. The
+// newest row is the truth: a replica writes version v only once the steps
+// before v are applied, and a dirty v is applied again. On one server the
+// table never holds two rows, and this is one read.
+func keepNewestVersion(conn *sql.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), schemaLockWait)
+	defer cancel()
+	var rows int
+	var newest sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&rows, &newest); err != nil {
+		return fmt.Errorf("read versions: %w", err)
+	}
+	if rows < 2 {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "DELETE FROM schema_migrations WHERE version < ?", newest.Int64); err != nil {
+		return fmt.Errorf("keep the newest of %d versions: %w", rows, err)
 	}
 	return nil
 }
