@@ -88,10 +88,11 @@ func schemaConflict(err error) bool {
 	case errNodeNotReady, errTableExists, errDupColumn, errDupKey, errCantDrop:
 		return true
 	case errDuplicate:
-		// golang-migrate writes the version as DELETE then INSERT in one
-		// transaction; on a cluster another node's write of the same
-		// version can land between them. A step's own duplicate (a unique
-		// key over duplicate rows) is not a conflict.
+		// golang-migrate writes the version as DELETE … LIMIT 1 then
+		// INSERT; replicas writing it through different nodes can leave
+		// two rows (see keepNewestVersion, which the next attempt runs),
+		// and the INSERT then finds its version there. A step's own
+		// duplicate (a unique key over duplicate rows) is not a conflict.
 		return bytes.Contains(query, []byte("schema_migrations"))
 	}
 	return retryable(err)
