@@ -61,15 +61,26 @@ TEST_MYSQL_DSN_SNAPSHOT ?= orders_test:orders_test@tcp(127.0.0.1:3307)/
 test-snapshot: testrun ## the contract, e2e, orchestrator and events suites on a MariaDB with snapshot isolation
 	@TEST_MYSQL_DSN='$(TEST_MYSQL_DSN_SNAPSHOT)' $(TESTRUN) -name 'make test-snapshot' -timeout 10m ./testsuite/contract/ ./testsuite/e2e/ ./testsuite/orchestrator/ ./testsuite/webhooks/
 
-# The Galera suite (testsuite/galera, build tag galera): orders-api replicas
-# on different nodes of a 3-node MariaDB Galera cluster that
-# testsuite/galera/cluster.sh starts on this machine (SQL on 127.0.0.1:3311-3313,
-# files in /var/tmp/orders-galera; it installs galera-4 and rsync when
-# missing) and stops afterwards. customers-api runs on TEST_MYSQL_DSN.
-.PHONY: test-galera
-test-galera: ## the Galera suite, on a 3-node cluster it starts on this machine and stops
+# On a 3-node MariaDB Galera cluster that testsuite/galera/cluster.sh starts
+# on this machine (SQL on 127.0.0.1:3311-3313, files in /var/tmp/orders-galera;
+# it installs galera-4 and rsync when missing) and stops afterwards, one run
+# per machine at a time: the contract and end-to-end suites with
+# TEST_MYSQL_DSN on node 1 and their extra orders-api replicas on nodes 2 and
+# 3 (TEST_MYSQL_NODES), then the Galera suite (testsuite/galera, build tag
+# galera: replicas on different nodes, conflicts, a node killed and cut off).
+# The test binaries are built first, outside the cluster's turn.
+GALERA_DSN := orders_test:orders_test@tcp(127.0.0.1:3311)/
+GALERA_NODES := 127.0.0.1:3312,127.0.0.1:3313
+GALERA_PKGS := ./testsuite/contract/ ./testsuite/e2e/
+.PHONY: test-galera galera-suites
+test-galera: ## contract, e2e and Galera suites on a 3-node Galera cluster it starts on this machine
 	go vet -tags galera ./testsuite/galera/
-	testsuite/galera/cluster.sh run go test -tags galera -race -count=1 -timeout 10m ./testsuite/galera/
+	go test -tags galera -race -exec true $(GALERA_PKGS) ./testsuite/galera/ >/dev/null
+	testsuite/galera/cluster.sh run $(MAKE) --no-print-directory galera-suites
+
+galera-suites:
+	TEST_MYSQL_DSN='$(GALERA_DSN)' TEST_MYSQL_NODES=$(GALERA_NODES) go test -race -count=1 -timeout 10m $(GALERA_PKGS)
+	TEST_MYSQL_DSN='$(GALERA_DSN)' go test -tags galera -race -count=1 -timeout 10m ./testsuite/galera/
 
 # Beyond gofmt and go vet, three checks on what the modules declare and what
 # the binaries link:

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -66,24 +67,33 @@ func applySchema(cfg *mysql.Config, schema fs.FS) error {
 // schemaConflict reports a failure of applySchemaOnce that another replica
 // applying the schema through another node of a cluster can cause: a
 // conflict on the version row (a deadlock or certification failure, a lock
-// wait timeout, a snapshot conflict), a node that is not ready yet, or a
-// step found dirty after this replica looked for dirty steps, or the version
-// table created by another replica after this one looked for it.
+// wait timeout, a snapshot conflict, or the version another node's replica
+// wrote found by this one's INSERT of it), a node that is not ready yet, or
+// a step found dirty after this replica looked for dirty steps, or the
+// version table created by another replica after this one looked for it.
 func schemaConflict(err error) bool {
 	if errors.As(err, new(migrate.ErrDirty)) {
 		return true
 	}
 	var de database.Error
 	var dp *database.Error
+	var query []byte
 	switch {
 	case errors.As(err, &dp) && dp != nil:
-		err = dp.OrigErr
+		err, query = dp.OrigErr, dp.Query
 	case errors.As(err, &de):
-		err = de.OrigErr
+		err, query = de.OrigErr, de.Query
 	}
 	switch errNumber(err) {
 	case errNodeNotReady, errTableExists, errDupColumn, errDupKey, errCantDrop:
 		return true
+	case errDuplicate:
+		// golang-migrate writes the version as DELETE … LIMIT 1 then
+		// INSERT; replicas writing it through different nodes can leave
+		// two rows (see keepNewestVersion, which the next attempt runs),
+		// and the INSERT then finds its version there. A step's own
+		// duplicate (a unique key over duplicate rows) is not a conflict.
+		return bytes.Contains(query, []byte("schema_migrations"))
 	}
 	return retryable(err)
 }
@@ -150,11 +160,39 @@ func applySchemaOnce(cfg *mysql.Config, schema fs.FS) error {
 	}
 	defer m.Close()
 
+	if err := keepNewestVersion(lockConn); err != nil {
+		return err
+	}
 	if err := rewindDirty(m, drv, src); err != nil {
 		return err
 	}
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// keepNewestVersion leaves schema_migrations with its newest row only.
+// golang-migrate keeps one row, replaced by DELETE … LIMIT 1 then INSERT;
+// replicas writing it at once through different nodes of a cluster, one of
+// them rewinding a dirty step, can leave two rows (seen: "2" and "3 dirty"),
+// and then every later write of the version fails as a duplicate. The
+// newest row is the truth: a replica writes version v only once the steps
+// before v are applied, and a dirty v is applied again. On one server the
+// table never holds two rows, and this is one read.
+func keepNewestVersion(conn *sql.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), schemaLockWait)
+	defer cancel()
+	var rows int
+	var newest sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&rows, &newest); err != nil {
+		return fmt.Errorf("read versions: %w", err)
+	}
+	if rows < 2 {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "DELETE FROM schema_migrations WHERE version < ?", newest.Int64); err != nil {
+		return fmt.Errorf("keep the newest of %d versions: %w", rows, err)
 	}
 	return nil
 }

@@ -59,7 +59,9 @@ func TestMySQLOrderStore(t *testing.T) {
 			Products: mysql.NewProductStore(db),
 			Orders:   mysql.NewOrderStore(db),
 			Keys:     mysql.NewIdempotencyStore(db),
-			Replica:  func() ordering.Store { return mysql.NewOrderStore(openDSN(t, dsn)) },
+			// On a cluster (TEST_MYSQL_NODES) the second replica writes
+			// through another node.
+			Replica: func() ordering.Store { return mysql.NewOrderStore(openDSN(t, dbtest.ReplicaDSN(t, dsn, 1))) },
 		}
 	})
 }
@@ -227,13 +229,16 @@ func TestMySQLFailedPlacementsLeaveNoTransactionOpen(t *testing.T) {
 }
 
 // TestMySQLPriceChangeReachesEveryReplica runs two order stores on one
-// database, as two orders-api replicas with a price cache each. Once both
+// database, as two orders-api replicas with a price cache each (through
+// two nodes on a cluster: dbtest.ReplicaDSN). Once both
 // have placed an order at the old price, a price change made through the
 // catalogue (any replica's PATCH) must be charged by both: the stock
 // UPDATE matches a product only at the price it charges, so a stale cached
 // price fails it, and the placement re-reads and charges the new price.
 func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
-	db := openOrdersDB(t)
+	dsn := dbtest.NewDatabase(t)
+	db := openDSN(t, dsn)
+	other := openDSN(t, dbtest.ReplicaDSN(t, dsn, 1))
 	ctx := t.Context()
 	products := catalog.NewService(mysql.NewProductStore(db))
 	p, err := products.Create(ctx, catalog.NewProduct{SKU: "P", Name: "P", PriceCents: 100, Stock: 10})
@@ -242,7 +247,7 @@ func TestMySQLPriceChangeReachesEveryReplica(t *testing.T) {
 	}
 	replicas := []*ordering.Service{
 		ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{}),
-		ordering.NewService(mysql.NewOrderStore(db), knownCustomers{}, ordering.Config{}),
+		ordering.NewService(mysql.NewOrderStore(other), knownCustomers{}, ordering.Config{}),
 	}
 	placeAt := func(want int64) {
 		t.Helper()

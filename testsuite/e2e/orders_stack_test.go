@@ -29,6 +29,8 @@ type ordersStack struct {
 	ordersDSN string
 	// ttl is every orders-api replica's reservation TTL; zero is off.
 	ttl time.Duration
+	// replicas counts the orders-api replicas booted.
+	replicas int
 }
 
 // ordersClock is a service clock a test can move forward, so an order can
@@ -60,10 +62,12 @@ func newExpiringStack(t *testing.T, clock *ordersClock, ttl time.Duration) *orde
 }
 
 // bootOrders starts one more orders-api replica on the stack's database and
-// returns an operator client for it.
+// returns an operator client for it. On a cluster (TEST_MYSQL_NODES) each
+// replica writes through another node.
 func (s *ordersStack) bootOrders(t *testing.T, clock *ordersClock) *apptest.Client {
 	t.Helper()
-	o := apptest.OrdersOptions{DSN: s.ordersDSN, CustomersURL: s.customersSvc.URL, ReservationTTL: s.ttl}
+	o := apptest.OrdersOptions{DSN: dbtest.ReplicaDSN(t, s.ordersDSN, s.replicas), CustomersURL: s.customersSvc.URL, ReservationTTL: s.ttl}
+	s.replicas++
 	if clock != nil {
 		o.Now = clock.Now
 	}

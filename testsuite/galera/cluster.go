@@ -48,11 +48,15 @@ func Open(t testing.TB) *Cluster {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	c := &Cluster{base: base, script: filepath.Join(filepath.Dir(file), "cluster.sh")}
-	if err := c.waitWhole(30 * time.Second); err != nil {
+	if err := c.waitWhole(WholeWait); err != nil {
 		t.Fatalf("galera: %v; start the cluster with %s start", err, c.script)
 	}
 	return c
 }
+
+// WholeWait bounds the waits for the cluster to be whole again: a node
+// that rejoins takes a state transfer, and the machine may be busy.
+const WholeWait = 2 * time.Minute
 
 // waitWhole waits until every node is a synced member of one primary
 // component of Nodes nodes, and still is a second later: a node let back
@@ -76,10 +80,25 @@ func (c *Cluster) waitWhole(d time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the %d nodes on 127.0.0.1:%d-%d are not all synced members of one cluster after %v", Nodes, c.Port(1), c.Port(Nodes), d)
+			return fmt.Errorf("the %d nodes on 127.0.0.1:%d-%d are not all synced members of one cluster after %v: %s", Nodes, c.Port(1), c.Port(Nodes), d, c.describe())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// describe says what state each node is in, for a failure message.
+func (c *Cluster) describe() string {
+	var out []string
+	for n := 1; n <= Nodes; n++ {
+		st, err := c.Status(n, "wsrep_")
+		if err != nil {
+			out = append(out, fmt.Sprintf("node %d: %v", n, err))
+			continue
+		}
+		out = append(out, fmt.Sprintf("node %d: %s, %s, ready %s, cluster size %s", n,
+			st["wsrep_cluster_status"], st["wsrep_local_state_comment"], st["wsrep_ready"], st["wsrep_cluster_size"]))
+	}
+	return strings.Join(out, "; ")
 }
 
 // WaitWhole fails t unless every node is a synced member of the cluster
@@ -148,11 +167,11 @@ func (c *Cluster) Open(t testing.TB, n int, db string) *sql.DB {
 }
 
 // Exec runs statements on node n with no database selected, each within
-// 30 s.
+// a minute.
 func (c *Cluster) Exec(t testing.TB, n int, statements ...string) {
 	t.Helper()
 	db := c.Open(t, n, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, s := range statements {
 		// A node answers 1047 while its cluster forms its primary
@@ -175,7 +194,7 @@ func (c *Cluster) Exec(t testing.TB, n int, statements ...string) {
 // QueryRow scans one row of query on node n's database db into dest.
 func (c *Cluster) QueryRow(t testing.TB, n int, db string, dest []any, query string, args ...any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := c.Open(t, n, db).QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
 		t.Fatalf("galera: node %d: %s: %v", n, query, err)
@@ -246,7 +265,7 @@ func (c *Cluster) Restart(t testing.TB, n int) {
 
 func (c *Cluster) run(t testing.TB, cmd string, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, c.script, cmd, strconv.Itoa(n)).CombinedOutput()
 	if err != nil {

@@ -3,10 +3,10 @@
 #
 #   testsuite/galera/cluster.sh start        # fresh cluster; waits until 3 nodes are Synced
 #   testsuite/galera/cluster.sh status       # each node's size, state and readiness
-#   testsuite/galera/cluster.sh stop         # stops the nodes this script started
+#   testsuite/galera/cluster.sh stop         # stops the nodes this script started (stale ones too)
 #   testsuite/galera/cluster.sh kill N       # SIGKILL node N (1-3), as a crash would
 #   testsuite/galera/cluster.sh restart N    # start node N again; waits until it is Synced
-#   testsuite/galera/cluster.sh run CMD...   # start, run CMD, stop; one run at a time per machine
+#   testsuite/galera/cluster.sh run CMD...   # fresh start, run CMD, stop; one run at a time per machine
 #
 # Node N listens for SQL on 127.0.0.1:$((3310+N)) (GALERA_BASE_PORT+N), for group
 # communication on 4557+10N (4567, 4577, 4587) with IST on the port after it, and
@@ -17,6 +17,7 @@
 # Node 1 bootstraps the cluster (--wsrep-new-cluster); nodes 2 and 3 join it and
 # receive their data by rsync. `start` wipes the datadirs: each run is a fresh
 # cluster. The nodes are small: 32 MiB buffer pool, 32 MiB gcache.
+# A node killed is evicted after about 10 s (see config).
 set -euo pipefail
 
 dir=${GALERA_DIR:-/var/tmp/orders-galera}
@@ -68,6 +69,11 @@ install_missing() {
 }
 
 # config N writes node N's my.cnf. The rsync SST script reads it too.
+# A node that has not been heard from for 10 s is suspected and then
+# evicted (evs.suspect_timeout; Galera's default is 5 s): on a busy 2-core
+# machine, shorter let the cluster evict a live but descheduled node and
+# drop to a non-primary component in the middle of the tests.
+
 config() {
   local n=$1 d user=()
   d=$(ndir "$n")
@@ -113,7 +119,7 @@ wsrep-node-incoming-address=127.0.0.1:$(sql_port "$n")
 wsrep-sst-receive-address=127.0.0.1:$(sst_port "$n")
 wsrep-sst-method=rsync
 wsrep-slave-threads=2
-wsrep-provider-options=base_port=$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(($(gcomm_port "$n") + 1));gcache.size=32M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT4S
+wsrep-provider-options=base_port=$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(($(gcomm_port "$n") + 1));gcache.size=32M;evs.suspect_timeout=PT10S;evs.inactive_timeout=PT30S;evs.install_timeout=PT15S
 EOF
 }
 
@@ -151,20 +157,85 @@ wait_synced() {
 
 cluster_size() { sql "$1" -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='wsrep_cluster_size'" 2>/dev/null; }
 
+# leftovers N prints the pids of every mariadbd running node N's config,
+# whatever its pid file says (one a run that was killed left behind, or one
+# whose datadir a later start removed), and of the rsync daemon of a state
+# transfer to or from it that outlived the node.
+leftovers() {
+  local f p args
+  for f in /proc/[0-9]*/cmdline; do
+    p=${f#/proc/}
+    p=${p%/cmdline}
+    args=$(tr '\0' '\n' 2>/dev/null <"$f") || continue
+    case "$(basename -- "$(head -n1 <<<"$args")")" in
+    mariadbd | mysqld | rsync) ;;
+    *) continue ;;
+    esac
+    grep -qF -- "$(ndir "$1")/" <<<"$args" && echo "$p"
+  done
+  return 0
+}
+
+# alive PID... succeeds while any of the processes runs.
+alive() {
+  local p
+  for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done
+  return 1
+}
+
 stop_node() {
-  local n=$1 p i
-  p=$(pid "$n") || return 0
-  kill -TERM "$p" 2>/dev/null || true
+  local n=$1 i ps
+  ps=$(
+    pid "$n" || true
+    leftovers "$n"
+  )
+  read -r -a ps <<<"$(sort -u <<<"$ps" | tr '\n' ' ')"
+  [ ${#ps[@]} -gt 0 ] || return 0
+  kill -TERM "${ps[@]}" 2>/dev/null || true
   for i in $(seq 300); do
-    kill -0 "$p" 2>/dev/null || return 0
+    alive "${ps[@]}" || return 0
     sleep 0.1
   done
-  echo "node $n did not stop in 30 s; killing it" >&2
-  kill -KILL "$p" 2>/dev/null || true
+  echo "node $n (pid ${ps[*]}) did not stop in 30 s; killing it" >&2
+  kill -KILL "${ps[@]}" 2>/dev/null || true
+  for i in $(seq 100); do
+    alive "${ps[@]}" || return 0
+    sleep 0.1
+  done
 }
 
 # port_free PORT
 port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_ports_free waits (up to 20 s) until no process listens on a port of
+# the cluster, and fails naming the ones that still do.
+wait_ports_free() {
+  local n p i busy
+  for i in $(seq 100); do
+    busy=()
+    for n in "${nodes[@]}"; do
+      for p in "$(sql_port "$n")" "$(gcomm_port "$n")" "$(($(gcomm_port "$n") + 1))" "$(sst_port "$n")"; do
+        port_free "$p" || busy+=("$p")
+      done
+    done
+    [ ${#busy[@]} -gt 0 ] || return 0
+    sleep 0.2
+  done
+  echo "$0: ports ${busy[*]} are taken by other processes (this cluster's nodes use 127.0.0.1:$(sql_port 1)-$(sql_port 3), 4444-4464, 4567-4588):" >&2
+  if command -v ss >/dev/null; then
+    for p in "${busy[@]}"; do ss -Htlnp "sport = :$p" >&2 || true; done
+  fi
+  echo "stop them, or move the SQL ports with GALERA_BASE_PORT" >&2
+  exit 1
+}
+
+# fresh stops whatever this cluster left running and wipes its files.
+fresh() {
+  stop
+  wait_ports_free
+  rm -rf "$dir"
+  mkdir -p "$dir"
+}
 
 start() {
   install_missing
@@ -175,14 +246,7 @@ start() {
     status
     return 0
   fi
-  stop
-  for n in "${nodes[@]}"; do
-    for p in "$(sql_port "$n")" "$(gcomm_port "$n")" "$(sst_port "$n")"; do
-      port_free "$p" || { echo "$0: port $p is taken by another process" >&2; exit 1; }
-    done
-  done
-  rm -rf "$dir"
-  mkdir -p "$dir"
+  fresh
   for n in "${nodes[@]}"; do config "$n"; done
 
   local user=()
@@ -195,7 +259,9 @@ start() {
   launch 1 --wsrep-new-cluster
   wait_synced 1 60
   # root over TCP from 127.0.0.1 with no password, on every node (replicated).
-  sql 1 -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+  # The tests' user of the shared server, orders_test, on every node too.
+  sql 1 -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+    CREATE USER IF NOT EXISTS 'orders_test'@'127.0.0.1' IDENTIFIED BY 'orders_test'; GRANT ALL PRIVILEGES ON *.* TO 'orders_test'@'127.0.0.1';"
   # Joiners one at a time: each takes a full rsync SST from a donor.
   for n in 2 3; do
     launch "$n"
@@ -237,8 +303,15 @@ run)
   command -v flock >/dev/null || { echo "$0: flock not found: install util-linux" >&2; exit 1; }
   mkdir -p "$(dirname "$dir")"
   exec 9>"$dir.lock"
-  flock 9
+  if ! flock -n 9; then
+    echo "waiting for another run of $0 on this machine (lock $dir.lock)" >&2
+    flock 9
+  fi
   trap stop EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  # A fresh cluster, whatever an earlier run or a manual start left.
+  fresh
   start
   "$@"
   ;;
@@ -254,7 +327,7 @@ kill)
 restart)
   node_arg "${2:-}"
   if ! pid "$2" >/dev/null; then launch "$2"; fi
-  wait_synced "$2" 120
+  wait_synced "$2" 180
   ;;
 *)
   echo "usage: $0 start|stop|status|kill N|restart N|run CMD..." >&2

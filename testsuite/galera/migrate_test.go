@@ -55,7 +55,9 @@ func TestReplicasMigrateTogetherOnSeveralNodes(t *testing.T) {
 			c.QueryRow(t, n, db, []any{&version, &dirty}, "SELECT version, dirty FROM schema_migrations")
 			c.QueryRow(t, n, db, []any{&tables}, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('products', 'orders', 'order_items', 'idempotency_keys')", db)
 			if version != newest || dirty != 0 || tables != 4 {
-				t.Errorf("trial %d: node %d: schema version %d dirty %d, %d of 4 tables; want version %d clean", trial, n, version, dirty, tables, newest)
+				var rows string
+				c.QueryRow(t, n, db, []any{&rows}, "SELECT COALESCE(GROUP_CONCAT(CONCAT(version, IF(dirty, ' dirty', '')) ORDER BY version SEPARATOR ', '), 'none') FROM schema_migrations")
+				t.Errorf("trial %d: node %d: schema version %d dirty %d (version rows: %s), %d of 4 tables; want version %d clean", trial, n, version, dirty, rows, tables, newest)
 			}
 		}
 	}

@@ -5,8 +5,9 @@
 // contract hold across nodes, that a transaction aborted by a write through
 // another node is never partly committed, that replicas starting together
 // on several nodes all start, and that a node lost or cut off is a 503 on
-// its replicas only. customers-api runs on the shared test server
-// (TEST_MYSQL_DSN). Run with `make test-galera`.
+// its replicas only. customers-api runs on TEST_MYSQL_DSN (node 1 under
+// make test-galera), except in TestOneEmailOnTwoNodes, where its replicas
+// run on two nodes. Run with `make test-galera`.
 package galera_test
 
 import (
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// stack is customers-api on the shared server and orders-api replicas on
+// stack is customers-api on TEST_MYSQL_DSN and orders-api replicas on
 // nodes of the cluster, all on one orders database.
 type stack struct {
 	cluster   *galera.Cluster
