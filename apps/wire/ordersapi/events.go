@@ -106,27 +106,21 @@ func startPublisher(lc fx.Lifecycle, log *slog.Logger, store *mysql.EventStore, 
 
 // registerEventMetrics adds the outbox's and the dispatcher's metrics.
 func registerEventMetrics(reg *prometheus.Registry, db *mysql.DB, d *events.Dispatcher) {
+	written := make(map[string]func() uint64, len(events.Types))
 	for _, t := range events.Types {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "events_written_total",
-			Help:        "Events committed to the outbox by this replica, by type.",
-			ConstLabels: prometheus.Labels{"type": string(t)},
-		}, func() float64 { return float64(db.EventsWritten()[t]) }))
+		written[string(t)] = func() uint64 { return db.EventsWritten()[t] }
 	}
+	shell.RegisterCounters(reg, "events_written_total", "Events committed to the outbox by this replica, by type.", "type", written)
 	if d == nil {
 		return
 	}
-	for outcome, n := range map[string]func(events.DispatchStats) uint64{
-		"delivered": func(s events.DispatchStats) uint64 { return s.Delivered },
-		"retried":   func(s events.DispatchStats) uint64 { return s.Retried },
-		"failed":    func(s events.DispatchStats) uint64 { return s.Failed },
-	} {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "webhook_attempts_total",
-			Help:        "Webhook delivery attempts by this replica, by outcome: delivered; retried later (a timeout, a connection error, 408, 429, 5xx); failed for good (another 4xx, or the last attempt).",
-			ConstLabels: prometheus.Labels{"outcome": outcome},
-		}, func() float64 { return float64(n(d.Stats())) }))
-	}
+	shell.RegisterCounters(reg, "webhook_attempts_total",
+		"Webhook delivery attempts by this replica, by outcome: delivered; retried later (a timeout, a connection error, 408, 429, 5xx); failed for good (another 4xx, or the last attempt).",
+		"outcome", map[string]func() uint64{
+			"delivered": func() uint64 { return d.Stats().Delivered },
+			"retried":   func() uint64 { return d.Stats().Retried },
+			"failed":    func() uint64 { return d.Stats().Failed },
+		})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "webhook_oldest_pending_seconds",
 		Help: "Age of the oldest event in the feed not yet delivered or failed, at the dispatcher's last look; 0 when there is none.",

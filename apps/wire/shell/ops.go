@@ -22,3 +22,13 @@ func NewRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
+
+// RegisterCounters adds one counter, name, per value of its label, each
+// read from its function when scraped.
+func RegisterCounters(reg *prometheus.Registry, name, help, label string, values map[string]func() uint64) {
+	for v, n := range values {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: name, Help: help, ConstLabels: prometheus.Labels{label: v},
+		}, func() float64 { return float64(n()) }))
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/b2borders/platform/adapters/httpapi"
@@ -43,16 +42,12 @@ func DatabaseOps(db *mysql.DB, openAPI []byte, traces trace.TracerProvider) http
 		return nil
 	}
 	reg := shell.NewRegistry()
-	for cause, n := range map[string]func(mysql.Retries) uint64{
-		"deadlock":          func(r mysql.Retries) uint64 { return r.Deadlocks },
-		"lock_wait_timeout": func(r mysql.Retries) uint64 { return r.LockWaitTimeouts },
-		"snapshot_conflict": func(r mysql.Retries) uint64 { return r.SnapshotConflicts },
-	} {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "db_retries_total",
-			Help:        "Database transactions run again, by the cause of the attempt before: a deadlock (or Galera certification failure), a lock wait timeout, a snapshot conflict.",
-			ConstLabels: prometheus.Labels{"cause": cause},
-		}, func() float64 { return float64(n(db.Retries())) }))
-	}
+	shell.RegisterCounters(reg, "db_retries_total",
+		"Database transactions run again, by the cause of the attempt before: a deadlock (or Galera certification failure), a lock wait timeout, a snapshot conflict.",
+		"cause", map[string]func() uint64{
+			"deadlock":          func() uint64 { return db.Retries().Deadlocks },
+			"lock_wait_timeout": func() uint64 { return db.Retries().LockWaitTimeouts },
+			"snapshot_conflict": func() uint64 { return db.Retries().SnapshotConflicts },
+		})
 	return httpapi.Ops{Ready: ready, Registry: reg, OpenAPI: openAPI, Traces: traces}
 }
