@@ -56,8 +56,13 @@ func event(ctx context.Context, order uuid.UUID, typ ordering.EventType, at time
 
 // insertMovements writes ms with one statement.
 func insertMovements(ctx context.Context, tx *sql.Tx, ms []catalog.Movement) error {
+	return movementsInsert(ms).exec(ctx, tx)
+}
+
+// movementsInsert is the statement that writes ms; none when ms is empty.
+func movementsInsert(ms []catalog.Movement) statement {
 	if len(ms) == 0 {
-		return nil
+		return statement{}
 	}
 	args := make([]any, 0, 9*len(ms))
 	for _, m := range ms {
@@ -67,21 +72,24 @@ func insertMovements(ctx context.Context, tx *sql.Tx, ms []catalog.Movement) err
 		}
 		args = append(args, m.ID[:], m.ProductID[:], m.Delta, string(m.Kind), m.Reason, order, m.Actor, m.RequestID, m.CreatedAt)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO stock_movements (`+movementColumns+`) VALUES `+rows(len(ms), 9), args...)
-	return err
+	return statement{`INSERT INTO stock_movements (` + movementColumns + `) VALUES ` + rows(len(ms), 9), args}
 }
 
 // insertEvents writes es with one statement.
 func insertEvents(ctx context.Context, tx *sql.Tx, es ...ordering.Event) error {
+	return eventsInsert(es...).exec(ctx, tx)
+}
+
+// eventsInsert is the statement that writes es; none when es is empty.
+func eventsInsert(es ...ordering.Event) statement {
 	if len(es) == 0 {
-		return nil
+		return statement{}
 	}
 	args := make([]any, 0, 6*len(es))
 	for _, e := range es {
 		args = append(args, e.ID[:], e.OrderID[:], string(e.Type), e.Actor, e.RequestID, e.CreatedAt)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO order_events (`+eventColumns+`) VALUES `+rows(len(es), 6), args...)
-	return err
+	return statement{`INSERT INTO order_events (` + eventColumns + `) VALUES ` + rows(len(es), 6), args}
 }
 
 // rows is the VALUES list of n rows of width placeholders each.

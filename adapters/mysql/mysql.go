@@ -15,6 +15,8 @@
 //     most half the timeout, so one wait never eats the whole budget.
 //   - A transaction sends one statement per round trip and is rolled back
 //     on the first error; nothing after a failed statement is committed.
+//     Only a placement's INSERTs of new rows, its first statements, go
+//     together in one round trip (DB.tx says why that is safe).
 //   - Every read a later write depends on is a locking read (FOR UPDATE),
 //     so no transaction opens a read view that MariaDB's snapshot isolation
 //     (on by default from 11.6) could find stale at its write.
@@ -154,6 +156,10 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if _, set := locked.Params["wsrep_sync_wait"]; !set {
 		locked.Params["wsrep_sync_wait"] = "1"
 	}
+	// A placement sends its INSERTs of new rows as one multi-statement
+	// query (see DB.tx for why only those). Every value is a placeholder,
+	// interpolated by the driver, so no input can add a statement.
+	locked.MultiStatements = true
 	db, err := openPool(ctx, locked, c.MaxOpenConns, timeout)
 	for err != nil {
 		param := refusedParam(err, locked.Params, "wsrep_sync_wait", "innodb_lock_wait_timeout")

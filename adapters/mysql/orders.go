@@ -89,13 +89,15 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 	return out, nil
 }
 
-// Place writes the order and takes its stock in one transaction:
+// Place writes the order and takes its stock in one transaction, in four
+// round trips (five with an idempotency key):
 //
+//	BEGIN;
+//	INSERT the order, its items, its stock movements, its history row and
+//	  its order.placed event into the outbox: new rows only, one
+//	  multi-row INSERT per table, the five sent as one batch (see DB.tx);
 //	INSERT the idempotency key, when there is a claim (a concurrent twin
 //	  blocks on the key until this one ends, then finds it recorded);
-//	INSERT the order, and its items with one multi-row INSERT;
-//	INSERT its stock movements, one multi-row INSERT, and its placed event;
-//	INSERT its order.placed event into the outbox;
 //	UPDATE products SET stock = stock - qty WHERE id IN (…) AND
 //	  stock > qty AND price_cents = the item's unit price, with qty and
 //	  price picked per row by CASE;
@@ -108,7 +110,10 @@ func (s *OrderStore) Stock(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 // key in ascending order, and the items are sorted by product id, so every
 // placement locks in the same global order. The rows inserted before it
 // are new, visible to and locked by no one else: the ledger's and the
-// outbox's rows add round trips before the first lock, not time under it.
+// outbox's rows add work before the first lock, not time under it. The key
+// comes after the batch: it is the one row inserted before the UPDATE that
+// a twin, on this node or another, may want, so the transaction holds it
+// only once the batch has run.
 //
 // The UPDATE takes stock only where some is left after it (stock > qty):
 // an order that empties a product is announced with a product.stock_changed
@@ -194,34 +199,25 @@ func (w placement) write(ctx context.Context, tx *sql.Tx, cmp string) (int64, er
 	take.sql.WriteString(` AND price_cents = `)
 	take.caseBy(func(it ordering.Item) int64 { return it.UnitPriceCents })
 
-	items := `INSERT INTO order_items (order_id, product_id, qty, unit_price_cents, subtotal_cents) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(o.Items)), ", ")
 	itemArgs := make([]any, 0, 5*len(o.Items))
 	for _, it := range o.Items {
 		itemArgs = append(itemArgs, o.ID[:], it.ProductID[:], it.Qty, it.UnitPriceCents, it.SubtotalCents)
 	}
-
+	inserts := batch(
+		statement{`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			[]any{o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt, o.ExpiresAt}},
+		statement{`INSERT INTO order_items (order_id, product_id, qty, unit_price_cents, subtotal_cents) VALUES ` + rows(len(o.Items), 5), itemArgs},
+		movementsInsert(w.moves),
+		eventsInsert(w.history),
+		outboxInsert(w.placed),
+	)
+	if err := inserts.exec(ctx, tx); err != nil {
+		return 0, err
+	}
 	if w.claim != nil {
 		if err := insertKey(ctx, tx, *w.claim, o.ID); err != nil {
 			return 0, err
 		}
-	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO orders (id, customer_id, status, total_cents, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		o.ID[:], o.CustomerID[:], string(o.Status), o.TotalCents, o.CreatedAt, o.UpdatedAt, o.ExpiresAt); err != nil {
-		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, items, itemArgs...); err != nil {
-		return 0, err
-	}
-	if err := insertMovements(ctx, tx, w.moves); err != nil {
-		return 0, err
-	}
-	if err := insertEvents(ctx, tx, w.history); err != nil {
-		return 0, err
-	}
-	if err := insertOutbox(ctx, tx, w.placed); err != nil {
-		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, take.sql.String(), take.args...)
 	if err != nil {

@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"sync/atomic"
 
 	"github.com/b2borders/platform/core/catalog"
@@ -57,17 +56,20 @@ func (db *DB) stockEvent(p catalog.Product) (events.Event, error) {
 
 // insertOutbox writes evs into the outbox, in one statement.
 func insertOutbox(ctx context.Context, tx *sql.Tx, evs ...events.Event) error {
+	return outboxInsert(evs...).exec(ctx, tx)
+}
+
+// outboxInsert is the statement that writes evs; none when evs is empty.
+func outboxInsert(evs ...events.Event) statement {
 	if len(evs) == 0 {
-		return nil
+		return statement{}
 	}
 	args := make([]any, 0, 7*len(evs))
 	for _, e := range evs {
 		args = append(args, e.ID[:], string(e.Type), string(e.Resource.Type), e.Resource.ID[:], e.Seq, e.Payload, e.OccurredAt)
 	}
-	_, err := tx.ExecContext(ctx,
-		`INSERT INTO outbox (id, type, resource_type, resource_id, seq, payload, occurred_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", len(evs)), ", "), args...)
-	return err
+	return statement{`INSERT INTO outbox (id, type, resource_type, resource_id, seq, payload, occurred_at) VALUES ` +
+		rows(len(evs), 7), args}
 }
 
 // eventCounts counts the events committed, by type, in the order of

@@ -202,6 +202,13 @@ func splitOp(op string) (kind, id string) {
 // the query runs outside the transaction. It is also why the write paths
 // send their locking statement last (see OrderStore.Place): a round trip
 // added before it costs throughput, not time under a row lock.
+//
+// The one exception is a batch of INSERTs of new rows sent as a
+// transaction's first statement (see statement.batch): until it has run,
+// the transaction holds no row that another transaction, local or
+// replicated, can want, so nothing can abort it from outside while the
+// batch runs; an error inside the batch stops it there, and the rollback
+// takes back what ran before.
 func (db *DB) tx(ctx context.Context, op string, fn func(context.Context, *sql.Tx) error) error {
 	return db.txWith(ctx, op, nil, fn)
 }
@@ -252,4 +259,39 @@ func unavailable(ctx context.Context, err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone)
+}
+
+// statement is one SQL statement and its arguments; the zero statement is
+// none.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// exec runs s in tx, if s is a statement.
+func (s statement) exec(ctx context.Context, tx *sql.Tx) error {
+	if s.sql == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.sql, s.args...)
+	return err
+}
+
+// batch joins INSERTs of rows that are new to the database, the first
+// statements of a transaction, into one multi-statement query: one round
+// trip instead of one each. Only such INSERTs may be batched, and only
+// before the transaction's first lock on an existing row (see DB.tx).
+func batch(inserts ...statement) statement {
+	var b statement
+	for _, s := range inserts {
+		if s.sql == "" {
+			continue
+		}
+		if b.sql != "" {
+			b.sql += "; "
+		}
+		b.sql += s.sql
+		b.args = append(b.args, s.args...)
+	}
+	return b
 }
