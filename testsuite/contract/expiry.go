@@ -303,19 +303,33 @@ func (e *orderEnv) sweepRace(rounds, perRound int, act func(svc *ordering.Servic
 		}
 		res := make([]error, perRound)
 		var failed atomic.Value
+		var busy atomic.Int64
 		runConcurrently(perRound+2*len(sweepers), func(i int) {
 			if i < perRound {
 				res[i] = act(svc, batch[i])
 				return
 			}
 			for range 3 {
-				if _, err := sweepers[i%len(sweepers)].ExpireDue(context.Background()); err != nil {
+				_, err := sweepers[i%len(sweepers)].ExpireDue(context.Background())
+				switch {
+				case errs.Is(err, errs.DependencyUnavailable):
+					// Sweeps through two nodes of a cluster take the same
+					// orders, since a node's locks are its own, and one
+					// of each pair is aborted at commit and run again;
+					// one that keeps losing gives up with nothing
+					// written, and leaves its orders to the next pass.
+					// The outcomes below show nothing was half done.
+					busy.Add(1)
+				case err != nil:
 					failed.Store(err)
 				}
 			}
 		})
 		if err, _ := failed.Load().(error); err != nil {
 			e.t.Fatalf("round %d: sweep: %v", r, err)
+		}
+		if n := busy.Load(); n > 0 {
+			e.t.Logf("round %d: %d sweeps gave up on conflicts", r, n)
 		}
 		orders = append(orders, batch...)
 		results = append(results, res...)
